@@ -1,0 +1,1 @@
+//! Sotto: end-to-end encryption for direct messages and calls.
