@@ -1,1 +1,7 @@
 //! Sotto: end-to-end encryption for direct messages and calls.
+
+pub mod keys;
+mod proto;
+pub mod protocol;
+pub mod record;
+pub mod rng;

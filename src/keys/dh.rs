@@ -1,0 +1,156 @@
+//! X25519 key pairs and a Diffie-Hellman that refuses non-contributory results.
+
+use core::fmt;
+
+use rand_core::CryptoRng;
+use x25519_dalek::{PublicKey, SharedSecret, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::KeyError;
+
+/// An X25519 public key: a signed prekey, a one-time prekey, a ratchet key or
+/// an X3DH base key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DhPublicKey(PublicKey);
+
+impl DhPublicKey {
+    /// Parses a 32-byte X25519 public key.
+    ///
+    /// Every 32-byte string is an X25519 public key; weak (small-order) keys
+    /// are caught when a Diffie-Hellman with them gives an all-zero output.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidLength`] for lengths other than 32.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::InvalidLength {
+            expected: 32,
+            found: bytes.len(),
+        })?;
+        Ok(Self(PublicKey::from(bytes)))
+    }
+
+    /// The 32-byte encoding.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// The 32-byte encoding, borrowed.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+
+    pub(crate) fn inner(&self) -> &PublicKey {
+        &self.0
+    }
+}
+
+impl From<PublicKey> for DhPublicKey {
+    fn from(key: PublicKey) -> Self {
+        Self(key)
+    }
+}
+
+impl fmt::Debug for DhPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DhPublicKey(")?;
+        for byte in self.as_bytes() {
+            write!(f, "{byte:02x}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// An X25519 key pair. The secret is zeroized on drop and never printed.
+#[derive(Clone)]
+pub(crate) struct DhKeyPair {
+    secret: StaticSecret,
+    public: DhPublicKey,
+}
+
+impl DhKeyPair {
+    pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(bytes.as_mut());
+        Self::from_secret_bytes(&bytes)
+    }
+
+    pub(crate) fn from_secret_bytes(bytes: &[u8; 32]) -> Self {
+        let secret = StaticSecret::from(*bytes);
+        let public = DhPublicKey(PublicKey::from(&secret));
+        Self { secret, public }
+    }
+
+    /// The secret scalar, for storing the key pair in an encrypted record.
+    pub(crate) fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.secret.to_bytes())
+    }
+
+    pub(crate) fn public(&self) -> DhPublicKey {
+        self.public
+    }
+
+    pub(crate) fn secret(&self) -> &StaticSecret {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for DhKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DhKeyPair")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// X25519, refusing an all-zero (non-contributory) output: one of the keys
+/// was a small-order point, and the result would not be secret.
+pub(crate) fn diffie_hellman(
+    secret: &StaticSecret,
+    public: &DhPublicKey,
+) -> Result<SharedSecret, KeyError> {
+    let shared = secret.diffie_hellman(public.inner());
+    if shared.was_contributory() {
+        Ok(shared)
+    } else {
+        Err(KeyError::WeakKey)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::test_rng;
+
+    #[test]
+    fn both_sides_agree() {
+        let mut rng = test_rng(3);
+        let (a, b) = (DhKeyPair::generate(&mut rng), DhKeyPair::generate(&mut rng));
+        let ab = diffie_hellman(a.secret(), &b.public()).unwrap();
+        let ba = diffie_hellman(b.secret(), &a.public()).unwrap();
+        assert_eq!(ab.as_bytes(), ba.as_bytes());
+    }
+
+    #[test]
+    fn refuses_small_order_points() {
+        let mut rng = test_rng(4);
+        let a = DhKeyPair::generate(&mut rng);
+        // u = 0 and u = 1 are small-order points on Curve25519.
+        for u in [0u8, 1] {
+            let mut bytes = [0u8; 32];
+            bytes[0] = u;
+            let weak = DhPublicKey::from_bytes(&bytes).unwrap();
+            assert_eq!(
+                diffie_hellman(a.secret(), &weak).err(),
+                Some(KeyError::WeakKey)
+            );
+        }
+    }
+
+    #[test]
+    fn secret_round_trips_and_hides() {
+        let pair = DhKeyPair::from_secret_bytes(&[0x5A; 32]);
+        let again = DhKeyPair::from_secret_bytes(&pair.secret_bytes());
+        assert_eq!(pair.public(), again.public());
+        assert!(!format!("{pair:?}").contains("5a5a"));
+    }
+}

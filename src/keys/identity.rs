@@ -1,0 +1,187 @@
+//! Identity keys: one Ed25519 key pair per device.
+//!
+//! The identity key signs prekeys, and takes part in X3DH through the
+//! birational map from Ed25519 to X25519 (as libsodium's
+//! `crypto_sign_ed25519_pk_to_curve25519` and `..._sk_to_curve25519`): the
+//! public key's Edwards point maps to its Montgomery u-coordinate, and the
+//! private key is the first half of SHA-512(seed), which X25519 clamps.
+
+use core::fmt;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand_core::CryptoRng;
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::KeyError;
+
+/// The length of an identity public key, in bytes.
+pub const IDENTITY_KEY_LEN: usize = 32;
+
+/// A device's public identity key (Ed25519).
+///
+/// Constructing one checks that the bytes are a valid, non-weak Ed25519
+/// point: a weak (small-order) key would give an all-zero X25519 output.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdentityKey(VerifyingKey);
+
+impl IdentityKey {
+    /// Parses a 32-byte Ed25519 public key.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidLength`] for other lengths, [`KeyError::InvalidPoint`]
+    /// if the bytes are not a point, [`KeyError::WeakKey`] for a small-order point.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let bytes: &[u8; IDENTITY_KEY_LEN] =
+            bytes.try_into().map_err(|_| KeyError::InvalidLength {
+                expected: IDENTITY_KEY_LEN,
+                found: bytes.len(),
+            })?;
+        let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPoint)?;
+        if key.is_weak() {
+            return Err(KeyError::WeakKey);
+        }
+        Ok(Self(key))
+    }
+
+    /// The 32-byte Ed25519 encoding.
+    pub fn to_bytes(&self) -> [u8; IDENTITY_KEY_LEN] {
+        self.0.to_bytes()
+    }
+
+    /// The 32-byte Ed25519 encoding, borrowed.
+    pub fn as_bytes(&self) -> &[u8; IDENTITY_KEY_LEN] {
+        self.0.as_bytes()
+    }
+
+    /// The X25519 public key this identity key takes part in X3DH as.
+    pub(crate) fn to_x25519(self) -> PublicKey {
+        PublicKey::from(self.0.to_montgomery().to_bytes())
+    }
+
+    /// Checks an Ed25519 signature made by this key (strict verification:
+    /// non-canonical signatures and small-order components are refused).
+    pub(crate) fn verify(&self, message: &[u8], signature: &Signature) -> bool {
+        self.0.verify_strict(message, signature).is_ok()
+    }
+}
+
+impl TryFrom<&[u8]> for IdentityKey {
+    type Error = KeyError;
+
+    fn try_from(bytes: &[u8]) -> Result<Self, KeyError> {
+        Self::from_bytes(bytes)
+    }
+}
+
+impl fmt::Debug for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdentityKey(")?;
+        for byte in self.as_bytes() {
+            write!(f, "{byte:02x}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// A device's identity key pair: its Ed25519 signing key.
+///
+/// The secret is zeroized on drop and never printed.
+#[derive(Clone)]
+pub struct IdentityKeyPair {
+    signing: SigningKey,
+}
+
+impl IdentityKeyPair {
+    /// Makes a new identity key pair from `rng`.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(seed.as_mut());
+        Self::from_seed(&seed)
+    }
+
+    /// Rebuilds a key pair from its 32-byte Ed25519 seed.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self {
+            signing: SigningKey::from_bytes(seed),
+        }
+    }
+
+    /// The 32-byte Ed25519 seed, for storing the key pair.
+    ///
+    /// **Warning:** this is the device's long-term secret. Keep it only in
+    /// storage encrypted at rest, and let the returned value drop soon.
+    pub fn to_seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.signing.to_bytes())
+    }
+
+    /// The public identity key.
+    pub fn public(&self) -> IdentityKey {
+        IdentityKey(self.signing.verifying_key())
+    }
+
+    /// Signs `message` with Ed25519.
+    pub(crate) fn sign(&self, message: &[u8]) -> Signature {
+        self.signing.sign(message)
+    }
+
+    /// The X25519 private key this identity takes part in X3DH as: the first
+    /// half of SHA-512(seed), which X25519 clamps.
+    pub(crate) fn to_x25519(&self) -> StaticSecret {
+        let scalar = Zeroizing::new(self.signing.to_scalar_bytes());
+        StaticSecret::from(*scalar)
+    }
+}
+
+impl fmt::Debug for IdentityKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityKeyPair")
+            .field("public", &self.public())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::test_rng;
+
+    #[test]
+    fn x25519_halves_of_the_map_agree() {
+        let mut rng = test_rng(1);
+        let pair = IdentityKeyPair::generate(&mut rng);
+        let from_secret = PublicKey::from(&pair.to_x25519());
+        assert_eq!(from_secret.as_bytes(), pair.public().to_x25519().as_bytes());
+    }
+
+    #[test]
+    fn seed_round_trips() {
+        let mut rng = test_rng(2);
+        let pair = IdentityKeyPair::generate(&mut rng);
+        let again = IdentityKeyPair::from_seed(&pair.to_seed());
+        assert_eq!(pair.public(), again.public());
+    }
+
+    #[test]
+    fn refuses_bad_lengths_and_weak_keys() {
+        assert_eq!(
+            IdentityKey::from_bytes(&[1; 31]),
+            Err(KeyError::InvalidLength {
+                expected: 32,
+                found: 31
+            })
+        );
+        // The identity point (0, 1) has small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(IdentityKey::from_bytes(&identity), Err(KeyError::WeakKey));
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let pair = IdentityKeyPair::from_seed(&[0xAB; 32]);
+        let text = format!("{pair:?}");
+        assert!(!text.contains("abab"), "{text}");
+        assert!(!text.contains("171, 171"), "{text}");
+    }
+}

@@ -1,0 +1,58 @@
+//! Keys: identity keys, signed and one-time prekeys, and prekey bundles.
+//!
+//! A device has one Ed25519 [`IdentityKeyPair`], a current
+//! [`SignedPreKey`] and a stock of [`OneTimePreKey`]s. It uploads their
+//! public halves to its server, which hands them out as [`PreKeyBundle`]s;
+//! a bundle must be [verified](PreKeyBundle::verify) before it can start a
+//! session (X3DH, [`crate::x3dh`]).
+//!
+//! ```
+//! use sotto::keys::{IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
+//!
+//! let mut rng = sotto::rng::os_rng();
+//! let identity = IdentityKeyPair::generate(&mut rng);
+//! let signed = SignedPreKey::generate(1.into(), &identity, &mut rng);
+//! let one_time = OneTimePreKey::generate(7.into(), &mut rng);
+//!
+//! // What the server hands out, as bytes, and what a peer makes of them.
+//! let bundle = PreKeyBundle::new(identity.public(), signed.public(), Some(one_time.public()));
+//! let parsed = PreKeyBundle::from_bytes(&bundle.to_bytes())?;
+//! let verified = parsed.verify()?;
+//! assert_eq!(verified.identity_key(), identity.public());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod bundle;
+mod dh;
+mod identity;
+mod prekey;
+
+pub use bundle::{BundleError, PreKeyBundle, VerifiedBundle};
+pub use dh::DhPublicKey;
+pub(crate) use dh::{DhKeyPair, diffie_hellman};
+pub use identity::{IDENTITY_KEY_LEN, IdentityKey, IdentityKeyPair};
+pub use prekey::{
+    OneTimePreKey, OneTimePreKeyId, OneTimePreKeyPublic, SignedPreKey, SignedPreKeyId,
+    SignedPreKeyPublic,
+};
+
+/// Why bytes are not a usable key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key has the wrong length.
+    #[error("a key must be {expected} bytes, found {found}")]
+    InvalidLength {
+        /// The length a key of this kind has.
+        expected: usize,
+        /// The length that was given.
+        found: usize,
+    },
+    /// The bytes are not the encoding of a curve point.
+    #[error("the bytes are not a valid curve point")]
+    InvalidPoint,
+    /// The point has small order: Diffie-Hellman with it would not depend on
+    /// the other side's secret.
+    #[error("the key is a small-order (weak) point")]
+    WeakKey,
+}

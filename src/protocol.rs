@@ -1,0 +1,69 @@
+//! Every constant of the protocol: labels, versions and limits.
+//!
+//! docs/PROTOCOL.md states each of them with its meaning; the tests and an
+//! independent implementation use these values, so changing one changes the
+//! protocol.
+
+/// The version carried by every [`Envelope`](crate::session) and prekey bundle.
+pub const WIRE_VERSION: u32 = 1;
+
+/// The version carried by every stored record.
+pub const RECORD_VERSION: u32 = 1;
+
+/// Domain separation for the signed prekey signature: the identity key signs
+/// `SIGNED_PREKEY_LABEL ‖ id (u32, big-endian) ‖ public key (32 bytes)`.
+pub const SIGNED_PREKEY_LABEL: &[u8] = b"Sotto signed prekey v1";
+
+/// HKDF `info` of X3DH: `SK = HKDF-SHA256(salt = 0³², IKM = 0xFF³² ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4], info)`.
+pub const X3DH_INFO: &[u8] = b"Sotto X3DH v1";
+
+/// HKDF `info` of the Double Ratchet's `KDF_RK`:
+/// `RK' ‖ CK = HKDF-SHA256(salt = RK, IKM = DH output, info)`, 64 bytes.
+pub const ROOT_KDF_INFO: &[u8] = b"Sotto ratchet root v1";
+
+/// HMAC-SHA256 input that turns a chain key into a message key: `MK = HMAC(CK, 0x01)`.
+pub const MESSAGE_KEY_SEED: u8 = 0x01;
+
+/// HMAC-SHA256 input that turns a chain key into the next: `CK' = HMAC(CK, 0x02)`.
+pub const CHAIN_KEY_SEED: u8 = 0x02;
+
+/// HKDF `info` that expands a message key into the AEAD key and nonce:
+/// `key (32) ‖ nonce (12) = HKDF-SHA256(salt = 0³², IKM = MK, info)`.
+pub const MESSAGE_KEYS_INFO: &[u8] = b"Sotto message keys v1";
+
+/// The most message keys one received message may make the receiver derive
+/// and store in one chain (the specification's `MAX_SKIP`).
+pub const MAX_SKIP: u32 = 1000;
+
+/// The most skipped message keys one session keeps; past it the oldest are
+/// dropped (and their messages can no longer be decrypted).
+pub const MAX_SKIPPED_KEYS: usize = 2000;
+
+/// The most receiving chains one session keeps, newest first; older chains
+/// are forgotten with the rest of their state (their skipped keys stay).
+pub const MAX_RECEIVING_CHAINS: usize = 5;
+
+/// The most earlier sessions a session record keeps beside the current one.
+pub const MAX_PREVIOUS_SESSIONS: usize = 4;
+
+/// The largest plaintext Sotto encrypts in one message, in bytes.
+pub const MAX_PLAINTEXT_LEN: usize = 128 * 1024;
+
+/// The largest envelope Sotto parses, in bytes: the largest plaintext plus
+/// room for the tag, header and X3DH fields.
+pub const MAX_ENVELOPE_LEN: usize = MAX_PLAINTEXT_LEN + 512;
+
+/// The largest stored session record Sotto parses, in bytes.
+pub const MAX_RECORD_LEN: usize = 2 * 1024 * 1024;
+
+/// The longest account id, in bytes of UTF-8.
+pub const MAX_ACCOUNT_ID_LEN: usize = 256;
+
+/// Domain separation of a safety-number fingerprint (see [`crate::verify`]).
+pub const FINGERPRINT_LABEL: &[u8] = b"Sotto safety number v1";
+
+/// How many times the fingerprint hash is iterated.
+pub const FINGERPRINT_ITERATIONS: u32 = 5200;
+
+/// The version byte that starts a scannable safety-number payload.
+pub const SCANNABLE_VERSION: u8 = 1;
