@@ -5,3 +5,5 @@ mod proto;
 pub mod protocol;
 pub mod record;
 pub mod rng;
+mod kdf;
+pub mod x3dh;
