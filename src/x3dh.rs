@@ -20,8 +20,8 @@ use zeroize::Zeroizing;
 
 use crate::kdf::hkdf_sha256;
 use crate::keys::{
-    DhKeyPair, DhPublicKey, IdentityKey, IdentityKeyPair, KeyError, OneTimePreKey,
-    OneTimePreKeyId, SignedPreKey, SignedPreKeyId, VerifiedBundle, diffie_hellman,
+    DhKeyPair, DhPublicKey, IdentityKey, IdentityKeyPair, KeyError, OneTimePreKey, OneTimePreKeyId,
+    SignedPreKey, SignedPreKeyId, VerifiedBundle, diffie_hellman,
 };
 use crate::protocol::X3DH_INFO;
 
@@ -72,9 +72,8 @@ fn dh(
     number: u8,
     ikm: &mut Zeroizing<Vec<u8>>,
 ) -> Result<(), X3dhError> {
-    let shared = diffie_hellman(secret, public).map_err(|_: KeyError| {
-        X3dhError::NonContributory { dh: number }
-    })?;
+    let shared = diffie_hellman(secret, public)
+        .map_err(|_: KeyError| X3dhError::NonContributory { dh: number })?;
     ikm.extend_from_slice(shared.as_bytes());
     Ok(())
 }
@@ -126,13 +125,21 @@ pub(crate) fn respond(
     their_base_key: &DhPublicKey,
 ) -> Result<(SharedKey, AssociatedData), X3dhError> {
     let mut ikm = new_ikm();
-    dh(signed.key_pair().secret(), &their_identity.to_x25519().into(), 1, &mut ikm)?;
+    dh(
+        signed.key_pair().secret(),
+        &their_identity.to_x25519().into(),
+        1,
+        &mut ikm,
+    )?;
     dh(&ours.to_x25519(), their_base_key, 2, &mut ikm)?;
     dh(signed.key_pair().secret(), their_base_key, 3, &mut ikm)?;
     if let Some(one_time) = one_time {
         dh(one_time.key_pair().secret(), their_base_key, 4, &mut ikm)?;
     }
-    Ok((derive(&ikm), AssociatedData::new(their_identity, &ours.public())))
+    Ok((
+        derive(&ikm),
+        AssociatedData::new(their_identity, &ours.public()),
+    ))
 }
 
 #[cfg(test)]
@@ -152,7 +159,11 @@ mod tests {
         let identity = IdentityKeyPair::generate(&mut rng);
         let signed = SignedPreKey::generate(1.into(), &identity, &mut rng);
         let one_time = OneTimePreKey::generate(2.into(), &mut rng);
-        Bob { identity, signed, one_time }
+        Bob {
+            identity,
+            signed,
+            one_time,
+        }
     }
 
     #[test]
@@ -189,13 +200,22 @@ mod tests {
         let mut rng = test_rng(12);
         let alice = IdentityKeyPair::generate(&mut rng);
         let bob = bob();
-        let bundle =
-            PreKeyBundle::new(bob.identity.public(), bob.signed.public(), Some(bob.one_time.public()))
-                .verify()
-                .unwrap();
+        let bundle = PreKeyBundle::new(
+            bob.identity.public(),
+            bob.signed.public(),
+            Some(bob.one_time.public()),
+        )
+        .verify()
+        .unwrap();
         let sent = initiate(&alice, &bundle, &mut rng).unwrap();
-        let (key, _) =
-            respond(&bob.identity, &bob.signed, None, &alice.public(), &sent.base_key).unwrap();
+        let (key, _) = respond(
+            &bob.identity,
+            &bob.signed,
+            None,
+            &alice.public(),
+            &sent.base_key,
+        )
+        .unwrap();
         assert_ne!(*key.0, *sent.shared_key.0);
     }
 

@@ -1,0 +1,77 @@
+//! The root key and the DH ratchet step (Double Ratchet §5.2, `KDF_RK`).
+//!
+//! `RK' ‖ CK = HKDF-SHA256(salt = RK, IKM = DH(ours, theirs), info =
+//! ROOT_KDF_INFO)`, 64 bytes. A DH output of all zeros is refused.
+
+use rand_core::CryptoRng;
+use zeroize::Zeroizing;
+
+use super::{ChainKey, RatchetError};
+use crate::kdf::hkdf_sha256;
+use crate::keys::{DhKeyPair, DhPublicKey, diffie_hellman};
+use crate::protocol::ROOT_KDF_INFO;
+
+/// The root key. Wiped when dropped, never printed.
+#[derive(Clone)]
+pub(crate) struct RootKey(Zeroizing<[u8; 32]>);
+
+impl RootKey {
+    pub(crate) fn new(key: Zeroizing<[u8; 32]>) -> Self {
+        Self(key)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// `KDF_RK(RK, DH(ours, theirs))`: the next root key and a new chain.
+    pub(crate) fn advance(
+        &self,
+        ours: &DhKeyPair,
+        theirs: &DhPublicKey,
+    ) -> Result<(RootKey, ChainKey), RatchetError> {
+        let shared =
+            diffie_hellman(ours.secret(), theirs).map_err(|_| RatchetError::NonContributory)?;
+        let okm = hkdf_sha256::<64>(self.0.as_ref(), shared.as_bytes(), ROOT_KDF_INFO);
+        let (root, chain) = okm.split_at(32);
+        let mut root_key = Zeroizing::new([0u8; 32]);
+        root_key.copy_from_slice(root);
+        let mut chain_key = Zeroizing::new([0u8; 32]);
+        chain_key.copy_from_slice(chain);
+        Ok((RootKey(root_key), ChainKey::new(chain_key, 0)))
+    }
+}
+
+/// What one DH ratchet step on receiving a new ratchet key produces.
+pub(crate) struct RatchetStep {
+    pub(crate) root_key: RootKey,
+    pub(crate) receiving: ChainKey,
+    pub(crate) ratchet_key: DhKeyPair,
+    pub(crate) sending: ChainKey,
+}
+
+/// The DH ratchet (§3.5 `DHRatchet`): a receiving chain from our current
+/// ratchet key and their new one, then a new ratchet key of ours and a
+/// sending chain from it.
+pub(crate) fn step<R: CryptoRng + ?Sized>(
+    root_key: &RootKey,
+    ours: &DhKeyPair,
+    theirs: &DhPublicKey,
+    rng: &mut R,
+) -> Result<RatchetStep, RatchetError> {
+    let (root_key, receiving) = root_key.advance(ours, theirs)?;
+    let ratchet_key = DhKeyPair::generate(rng);
+    let (root_key, sending) = root_key.advance(&ratchet_key, theirs)?;
+    Ok(RatchetStep {
+        root_key,
+        receiving,
+        ratchet_key,
+        sending,
+    })
+}
+
+impl core::fmt::Debug for RootKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("RootKey(<redacted>)")
+    }
+}
