@@ -58,7 +58,6 @@ pub(crate) struct SharedKey(pub(crate) Zeroizing<[u8; 32]>);
 /// What the initiator learns and must tell the responder.
 pub(crate) struct Initiated {
     pub(crate) shared_key: SharedKey,
-    pub(crate) associated_data: AssociatedData,
     /// EK_A, sent in every message until the responder answers.
     pub(crate) base_key: DhPublicKey,
     pub(crate) signed_prekey_id: SignedPreKeyId,
@@ -107,7 +106,6 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     }
     Ok(Initiated {
         shared_key: derive(&ikm),
-        associated_data: AssociatedData::new(&ours.public(), &bundle.identity_key()),
         base_key: ephemeral.public(),
         signed_prekey_id: signed.id(),
         signed_prekey: signed.key(),
@@ -189,7 +187,7 @@ mod tests {
             )
             .unwrap();
             assert_eq!(*key.0, *sent.shared_key.0);
-            assert!(ad == sent.associated_data);
+            assert!(ad == AssociatedData::new(&alice.public(), &bob.identity.public()));
             assert_eq!(&ad.0[..32], alice.public().as_bytes());
             assert_eq!(sent.one_time_prekey_id.is_some(), with_one_time);
         }

@@ -5,6 +5,8 @@
 //! To update the checked-in code after editing a `.proto` file:
 //! `SOTTO_REGENERATE_PROTO=1 cargo test --test proto_generated`.
 
+#![allow(clippy::expect_used, reason = "a failure here is the test failing")]
+
 use std::path::{Path, PathBuf};
 
 const PROTO_FILES: [&str; 2] = ["wire.proto", "storage.proto"];

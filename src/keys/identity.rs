@@ -14,6 +14,9 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use super::KeyError;
+use crate::proto::storage::IdentityKeyPairRecord;
+use crate::protocol::RECORD_VERSION;
+use crate::record::{self, RecordError};
 
 /// The length of an identity public key, in bytes.
 pub const IDENTITY_KEY_LEN: usize = 32;
@@ -115,6 +118,29 @@ impl IdentityKeyPair {
         Zeroizing::new(self.signing.to_bytes())
     }
 
+    /// Encodes the key pair as a stored record (`storage.proto`,
+    /// `IdentityKeyPairRecord`).
+    ///
+    /// **Warning:** the bytes hold the device's long-term secret: keep them
+    /// encrypted at rest.
+    pub fn to_record_bytes(&self) -> Zeroizing<Vec<u8>> {
+        record::encode(&IdentityKeyPairRecord {
+            version: RECORD_VERSION,
+            seed: self.signing.to_bytes().to_vec(),
+        })
+    }
+
+    /// Loads a key pair from [`to_record_bytes`](Self::to_record_bytes).
+    ///
+    /// # Errors
+    /// A [`RecordError`] if the record is malformed, of another version, or
+    /// its seed is not 32 bytes.
+    pub fn from_record_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        let stored: IdentityKeyPairRecord = record::decode(bytes)?;
+        record::check_version(stored.version)?;
+        Ok(Self::from_seed(&*record::secret32(&stored.seed, "seed")?))
+    }
+
     /// The public identity key.
     pub fn public(&self) -> IdentityKey {
         IdentityKey(self.signing.verifying_key())
@@ -160,6 +186,9 @@ mod tests {
         let pair = IdentityKeyPair::generate(&mut rng);
         let again = IdentityKeyPair::from_seed(&pair.to_seed());
         assert_eq!(pair.public(), again.public());
+        let loaded = IdentityKeyPair::from_record_bytes(&pair.to_record_bytes()).unwrap();
+        assert_eq!(pair.public(), loaded.public());
+        assert!(IdentityKeyPair::from_record_bytes(&[0x12, 0x01, 0x00]).is_err());
     }
 
     #[test]

@@ -185,17 +185,15 @@ impl DoubleRatchet {
         // A message ahead in a chain we know.
         if let Some((index, receiving)) =
             chain.and_then(|index| Some((index, self.receiving.get(index)?)))
+            && header.counter >= receiving.chain_key.counter()
         {
-            if header.counter >= receiving.chain_key.counter() {
-                let (message_key, chain_key, skipped) =
-                    receiving.chain_key.catch_up(header.counter)?;
-                let plaintext = message_key.decrypt(ciphertext, ad, header_bytes)?;
-                if let Some(receiving) = self.receiving.get_mut(index) {
-                    receiving.chain_key = chain_key;
-                }
-                self.skipped.extend(header.ratchet_key, skipped);
-                return Ok(plaintext);
+            let (message_key, chain_key, skipped) = receiving.chain_key.catch_up(header.counter)?;
+            let plaintext = message_key.decrypt(ciphertext, ad, header_bytes)?;
+            if let Some(receiving) = self.receiving.get_mut(index) {
+                receiving.chain_key = chain_key;
             }
+            self.skipped.extend(header.ratchet_key, skipped);
+            return Ok(plaintext);
         }
 
         // A message we skipped over earlier.
@@ -216,10 +214,10 @@ impl DoubleRatchet {
 
         // A new ratchet key: the peer has heard from us and turned the DH ratchet.
         let mut old_chain = None;
-        if let Some(current) = self.receiving.front() {
-            if header.previous_counter > current.chain_key.counter() {
-                old_chain = Some(current.chain_key.skip_to(header.previous_counter)?);
-            }
+        if let Some(current) = self.receiving.front()
+            && header.previous_counter > current.chain_key.counter()
+        {
+            old_chain = Some(current.chain_key.skip_to(header.previous_counter)?);
         }
         let step = root_key::step(&self.root_key, &self.ratchet_key, &header.ratchet_key, rng)?;
         let (message_key, receiving, skipped) = step.receiving.catch_up(header.counter)?;
@@ -245,6 +243,7 @@ impl DoubleRatchet {
     }
 
     /// Our current ratchet public key.
+    #[cfg(test)]
     pub(crate) fn ratchet_public_key(&self) -> DhPublicKey {
         self.ratchet_key.public()
     }

@@ -53,6 +53,7 @@ impl SkippedKeys {
         self.0.iter()
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }

@@ -1,0 +1,82 @@
+//! The errors of the session layer.
+
+use crate::keys::{BundleError, IdentityKey, OneTimePreKeyId, SignedPreKeyId};
+use crate::ratchet::RatchetError;
+use crate::store::StoreError;
+use crate::x3dh::X3dhError;
+
+use super::Address;
+
+/// Why a session operation failed. Whatever the error, no store changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The message is larger than any message Sotto sends.
+    #[error("the message is {found} bytes, more than the limit of {max}")]
+    MessageTooLarge {
+        /// The limit ([`MAX_ENVELOPE_LEN`](crate::protocol::MAX_ENVELOPE_LEN)).
+        max: usize,
+        /// The message's length.
+        found: usize,
+    },
+    /// The message is not a well-formed envelope.
+    #[error("the message is malformed: {reason}")]
+    MalformedMessage {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The message has a wire version this build does not read.
+    #[error("message version {found} is not supported (this build reads {expected})")]
+    UnsupportedVersion {
+        /// The version this build reads.
+        expected: u32,
+        /// The version in the message.
+        found: u32,
+    },
+    /// There is no session with the address.
+    #[error("there is no session with {address}")]
+    NoSession {
+        /// The address.
+        address: Address,
+    },
+    /// The address presented an identity key other than the one recorded
+    /// for it. The user should compare safety numbers; the app may then
+    /// accept the new key with
+    /// [`SessionManager::trust_identity`](super::SessionManager::trust_identity).
+    #[error("{address} presented a different identity key than before")]
+    UntrustedIdentity {
+        /// The address.
+        address: Address,
+        /// The identity key it presented (boxed: an `IdentityKey` keeps its
+        /// decompressed point, and errors should stay small).
+        identity_key: Box<IdentityKey>,
+    },
+    /// The store has no identity key pair for this device.
+    #[error("the store has no local identity")]
+    NoLocalIdentity,
+    /// A first message names a signed prekey this device does not have.
+    #[error("no signed prekey with id {id}")]
+    UnknownSignedPreKey {
+        /// The id it named.
+        id: SignedPreKeyId,
+    },
+    /// A first message names a one-time prekey this device does not have
+    /// (never made, or already used).
+    #[error("no one-time prekey with id {id}")]
+    UnknownOneTimePreKey {
+        /// The id it named.
+        id: OneTimePreKeyId,
+    },
+    /// The prekey bundle was refused.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// X3DH failed.
+    #[error(transparent)]
+    X3dh(#[from] X3dhError),
+    /// The Double Ratchet refused the message.
+    #[error(transparent)]
+    Ratchet(#[from] RatchetError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

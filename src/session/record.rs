@@ -1,0 +1,163 @@
+//! Session records: the state of every session with one address, and its
+//! stored encoding (`storage.proto`, `SessionRecord`).
+
+use std::collections::VecDeque;
+
+use zeroize::Zeroizing;
+
+use crate::keys::{DhPublicKey, IdentityKey, OneTimePreKeyId, SignedPreKeyId};
+use crate::proto::storage;
+use crate::protocol::{MAX_PREVIOUS_SESSIONS, RECORD_VERSION};
+use crate::ratchet::DoubleRatchet;
+use crate::record::{self, RecordError};
+use crate::x3dh::AssociatedData;
+
+/// What the initiator repeats in every message until it hears back, so
+/// that the responder can run X3DH from whichever message arrives first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PendingPreKey {
+    pub(crate) signed_prekey_id: SignedPreKeyId,
+    pub(crate) one_time_prekey_id: Option<OneTimePreKeyId>,
+}
+
+/// One session: a Double Ratchet bound to two identity keys.
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    pub(crate) ratchet: DoubleRatchet,
+    pub(crate) local_identity: IdentityKey,
+    pub(crate) remote_identity: IdentityKey,
+    pub(crate) initiator: bool,
+    /// X3DH's EK_A: identifies the session to both sides.
+    pub(crate) base_key: DhPublicKey,
+    pub(crate) pending_prekey: Option<PendingPreKey>,
+}
+
+impl SessionState {
+    /// `AD = IK_A ‖ IK_B`, initiator first.
+    pub(crate) fn associated_data(&self) -> AssociatedData {
+        if self.initiator {
+            AssociatedData::new(&self.local_identity, &self.remote_identity)
+        } else {
+            AssociatedData::new(&self.remote_identity, &self.local_identity)
+        }
+    }
+
+    fn to_record(&self) -> storage::SessionState {
+        let mut state = storage::SessionState {
+            local_identity: self.local_identity.to_bytes().to_vec(),
+            remote_identity: self.remote_identity.to_bytes().to_vec(),
+            initiator: self.initiator,
+            base_key: self.base_key.to_bytes().to_vec(),
+            root_key: Vec::new(),
+            ratchet_private_key: Vec::new(),
+            sending_chain_key: Vec::new(),
+            sending_counter: 0,
+            previous_counter: 0,
+            receiving_chains: Vec::new(),
+            skipped_keys: Vec::new(),
+            pending_prekey: self.pending_prekey.map(|pending| storage::PendingPreKey {
+                signed_prekey_id: pending.signed_prekey_id.into(),
+                one_time_prekey_id: pending.one_time_prekey_id.map(Into::into),
+            }),
+        };
+        self.ratchet.to_record(&mut state);
+        state
+    }
+
+    fn from_record(state: &storage::SessionState) -> Result<Self, RecordError> {
+        let identity = |bytes: &[u8], field| {
+            IdentityKey::from_bytes(bytes).map_err(|_| RecordError::InvalidField { field })
+        };
+        Ok(Self {
+            ratchet: DoubleRatchet::from_record(state)?,
+            local_identity: identity(&state.local_identity, "local_identity")?,
+            remote_identity: identity(&state.remote_identity, "remote_identity")?,
+            initiator: state.initiator,
+            base_key: DhPublicKey::from_bytes(&state.base_key)
+                .map_err(|_| RecordError::InvalidField { field: "base_key" })?,
+            pending_prekey: state.pending_prekey.map(|pending| PendingPreKey {
+                signed_prekey_id: pending.signed_prekey_id.into(),
+                one_time_prekey_id: pending.one_time_prekey_id.map(Into::into),
+            }),
+        })
+    }
+}
+
+/// Every session with one address: the current one, which new messages are
+/// encrypted in, and up to [`MAX_PREVIOUS_SESSIONS`] earlier ones, kept so
+/// that messages still in flight for them decrypt (for instance when both
+/// sides started a session at the same time).
+///
+/// Its stored form ([`to_bytes`](Self::to_bytes)) holds secrets.
+#[derive(Debug, Default)]
+pub struct SessionRecord {
+    pub(crate) current: Option<SessionState>,
+    pub(crate) previous: VecDeque<SessionState>,
+}
+
+impl SessionRecord {
+    /// Makes `state` the current session, keeping the old current one as
+    /// the newest previous session.
+    pub(crate) fn promote(&mut self, state: SessionState) {
+        if let Some(old) = self.current.replace(state) {
+            self.previous.push_front(old);
+            self.previous.truncate(MAX_PREVIOUS_SESSIONS);
+        }
+    }
+
+    /// Makes previous session `index` the current one.
+    pub(crate) fn promote_previous(&mut self, index: usize) {
+        if let Some(state) = self.previous.remove(index) {
+            self.promote(state);
+        }
+    }
+
+    /// Whether X3DH base key `base_key` started one of the sessions.
+    pub(crate) fn has_base_key(&self, base_key: &DhPublicKey) -> bool {
+        self.current
+            .iter()
+            .chain(&self.previous)
+            .any(|state| state.base_key == *base_key)
+    }
+
+    /// Whether the record has a session to encrypt in.
+    pub fn has_current_session(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Encodes the record (`storage.proto`, `SessionRecord`).
+    ///
+    /// **Warning:** the bytes hold session secrets: keep them encrypted at rest.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        record::encode(&storage::SessionRecord {
+            version: RECORD_VERSION,
+            current: self.current.as_ref().map(SessionState::to_record),
+            previous: self.previous.iter().map(SessionState::to_record).collect(),
+        })
+    }
+
+    /// Loads a record from [`to_bytes`](Self::to_bytes).
+    ///
+    /// # Errors
+    /// A [`RecordError`] if the bytes are too large, not a record, of
+    /// another version, or hold an invalid field.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
+        let stored: storage::SessionRecord = record::decode(bytes)?;
+        record::check_version(stored.version)?;
+        if stored.previous.len() > MAX_PREVIOUS_SESSIONS {
+            return Err(RecordError::InvalidField { field: "previous" });
+        }
+        Ok(Self {
+            current: stored
+                .current
+                .as_ref()
+                .map(SessionState::from_record)
+                .transpose()?,
+            previous: stored
+                .previous
+                .iter()
+                .map(SessionState::from_record)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
