@@ -25,8 +25,8 @@ use aes::{Aes128, Aes256};
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes128Gcm, Aes256Gcm};
 use chacha20poly1305::ChaCha20Poly1305;
-use ctr::{CtrCore, Ctr32BE, flavors};
 use ctr::cipher::{InnerIvInit, StreamCipher};
+use ctr::{Ctr32BE, CtrCore, flavors};
 use hmac::{Hmac, Mac};
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
@@ -35,8 +35,14 @@ use super::error::SframeError;
 use super::suite::{CipherSuite, MAX_TAG_LEN, NONCE_LEN};
 
 enum Inner {
-    CtrHmac128 { aes: Aes128, mac: Hmac<Sha256> },
-    CtrHmac256 { aes: Box<Aes256>, mac: Box<Hmac<Sha512>> },
+    CtrHmac128 {
+        aes: Aes128,
+        mac: Hmac<Sha256>,
+    },
+    CtrHmac256 {
+        aes: Box<Aes256>,
+        mac: Box<Hmac<Sha512>>,
+    },
     Gcm128(Box<Aes128Gcm>),
     Gcm256(Box<Aes256Gcm>),
     ChaCha(ChaCha20Poly1305),
@@ -120,7 +126,8 @@ fn ctr_iv(nonce: &[u8; NONCE_LEN]) -> [u8; 16] {
 /// AES-CTR with initial counter block `nonce ‖ 0x00000000` (32-bit big-endian block counter).
 macro_rules! ctr_apply {
     ($aes:ty, $key:expr, $nonce:expr, $buf:expr) => {{
-        let core = CtrCore::<$aes, flavors::Ctr32BE>::inner_iv_init($key.clone(), &ctr_iv($nonce).into());
+        let core =
+            CtrCore::<$aes, flavors::Ctr32BE>::inner_iv_init($key.clone(), &ctr_iv($nonce).into());
         let mut cipher = Ctr32BE::<$aes>::from_core(core);
         cipher
             .try_apply_keystream($buf)
@@ -307,17 +314,23 @@ impl FrameCipher {
                 ctr_apply!(Aes256, aes.as_ref(), nonce, buf)
             }
             Inner::Gcm128(c) => {
-                let tag = tag.try_into().map_err(|_| SframeError::AuthenticationFailed)?;
+                let tag = tag
+                    .try_into()
+                    .map_err(|_| SframeError::AuthenticationFailed)?;
                 c.decrypt_inout_detached(&(*nonce).into(), aad.contiguous(scratch), buf.into(), tag)
                     .map_err(fail)
             }
             Inner::Gcm256(c) => {
-                let tag = tag.try_into().map_err(|_| SframeError::AuthenticationFailed)?;
+                let tag = tag
+                    .try_into()
+                    .map_err(|_| SframeError::AuthenticationFailed)?;
                 c.decrypt_inout_detached(&(*nonce).into(), aad.contiguous(scratch), buf.into(), tag)
                     .map_err(fail)
             }
             Inner::ChaCha(c) => {
-                let tag = tag.try_into().map_err(|_| SframeError::AuthenticationFailed)?;
+                let tag = tag
+                    .try_into()
+                    .map_err(|_| SframeError::AuthenticationFailed)?;
                 c.decrypt_inout_detached(&(*nonce).into(), aad.contiguous(scratch), buf.into(), tag)
                     .map_err(fail)
             }

@@ -256,7 +256,13 @@ mod tests {
 
     #[test]
     fn extended_values_round_trip() {
-        for &(kid, ctr) in &[(8u64, 0u64), (0, 8), (255, 256), (u64::MAX, u64::MAX), (1 << 56, 9)] {
+        for &(kid, ctr) in &[
+            (8u64, 0u64),
+            (0, 8),
+            (255, 256),
+            (u64::MAX, u64::MAX),
+            (1 << 56, 9),
+        ] {
             let h = SframeHeader::new(KeyId(kid), Counter(ctr));
             let e = h.encode();
             assert_eq!(e.as_bytes().len(), h.encoded_len());
@@ -277,31 +283,46 @@ mod tests {
     fn refuses_truncation() {
         assert_eq!(
             SframeHeader::decode(&[]),
-            Err(HeaderError::Truncated { needed: 1, found: 0 })
+            Err(HeaderError::Truncated {
+                needed: 1,
+                found: 0
+            })
         );
         // KID of 2 bytes announced, 1 present.
         assert_eq!(
             SframeHeader::decode(&[0x90, 0x01]),
-            Err(HeaderError::Truncated { needed: 3, found: 2 })
+            Err(HeaderError::Truncated {
+                needed: 3,
+                found: 2
+            })
         );
         // CTR of 2 bytes announced after a 1-byte KID, 1 present.
         assert_eq!(
             SframeHeader::decode(&[0x89, 0x10, 0x01]),
-            Err(HeaderError::Truncated { needed: 4, found: 3 })
+            Err(HeaderError::Truncated {
+                needed: 4,
+                found: 3
+            })
         );
     }
 
     #[test]
     fn refuses_non_minimal() {
         // KID 7 as an extended one-byte field.
-        assert_eq!(SframeHeader::decode(&[0x80, 0x07]), Err(HeaderError::NonMinimalKeyId));
+        assert_eq!(
+            SframeHeader::decode(&[0x80, 0x07]),
+            Err(HeaderError::NonMinimalKeyId)
+        );
         // KID 0x10 in two bytes.
         assert_eq!(
             SframeHeader::decode(&[0x90, 0x00, 0x10]),
             Err(HeaderError::NonMinimalKeyId)
         );
         // CTR 3 as an extended field.
-        assert_eq!(SframeHeader::decode(&[0x08, 0x03]), Err(HeaderError::NonMinimalCounter));
+        assert_eq!(
+            SframeHeader::decode(&[0x08, 0x03]),
+            Err(HeaderError::NonMinimalCounter)
+        );
         // CTR 0x0100 in three bytes.
         assert_eq!(
             SframeHeader::decode(&[0x0a, 0x00, 0x01, 0x00]),

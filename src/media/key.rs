@@ -211,11 +211,7 @@ impl SframeKeyMaterial {
     /// # Errors
     ///
     /// [`SframeError::Internal`] only if HKDF refuses an output length, which no suite asks for.
-    pub fn derive(
-        suite: CipherSuite,
-        kid: KeyId,
-        base_key: &BaseKey,
-    ) -> Result<Self, SframeError> {
+    pub fn derive(suite: CipherSuite, kid: KeyId, base_key: &BaseKey) -> Result<Self, SframeError> {
         let (prk, _secret) = Prk::extract(suite.kdf_hash(), base_key.expose_secret());
         let mut key = [0u8; MAX_NK];
         let nk = suite.nk();
@@ -268,9 +264,19 @@ mod tests {
         let l = key_label(KeyId::new(0x0123), CipherSuite::Aes128CtrHmacSha256_80);
         assert_eq!(&l[..22], b"SFrame 1.0 Secret key ");
         assert_eq!(&l[22..], &[0, 0, 0, 0, 0, 0, 1, 0x23, 0, 1]);
-        let s = salt_label(KeyId::new(u64::MAX), CipherSuite::ChaCha20Poly1305Sha256_128);
+        let s = salt_label(
+            KeyId::new(u64::MAX),
+            CipherSuite::ChaCha20Poly1305Sha256_128,
+        );
         assert_eq!(&s[..23], b"SFrame 1.0 Secret salt ");
-        assert_eq!(&s[23..], &[0xff; 8].iter().copied().chain([0xf0, 0x01]).collect::<Vec<_>>()[..]);
+        assert_eq!(
+            &s[23..],
+            &[0xff; 8]
+                .iter()
+                .copied()
+                .chain([0xf0, 0x01])
+                .collect::<Vec<_>>()[..]
+        );
     }
 
     #[test]
@@ -284,11 +290,19 @@ mod tests {
     #[test]
     fn debug_redacts() {
         let k = BaseKey::from_bytes(&[0x42; 16]).unwrap();
-        let m = SframeKeyMaterial::derive(CipherSuite::Aes128GcmSha256_128, KeyId::new(1), &k).unwrap();
-        for s in [format!("{k:?}"), format!("{m:?}"), format!("{:?}", SframeSecret::extract(m.suite(), &k))] {
+        let m =
+            SframeKeyMaterial::derive(CipherSuite::Aes128GcmSha256_128, KeyId::new(1), &k).unwrap();
+        for s in [
+            format!("{k:?}"),
+            format!("{m:?}"),
+            format!("{:?}", SframeSecret::extract(m.suite(), &k)),
+        ] {
             assert!(!s.contains("42"), "{s}");
             assert!(s.contains("redacted"));
         }
-        assert_eq!(BaseKey::from_bytes(&[]).unwrap_err(), SframeError::EmptyBaseKey);
+        assert_eq!(
+            BaseKey::from_bytes(&[]).unwrap_err(),
+            SframeError::EmptyBaseKey
+        );
     }
 }
