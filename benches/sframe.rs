@@ -8,7 +8,15 @@
 //! replay window included). Throughput is one frame per iteration, so criterion
 //! reports frames/s; compare the two times as a ratio.
 
-#![allow(missing_docs)]
+// A benchmark, not library code: a failure here is the bench aborting, so it may
+// unwrap, panic and index like a test does; criterion macros generate undocumented items.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::type_complexity
+)]
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -19,7 +27,7 @@ use aes_gcm::{Aes128Gcm, Aes256Gcm};
 use chacha20poly1305::ChaCha20Poly1305;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ctr::cipher::{InnerIvInit, StreamCipher};
-use ctr::{CtrCore, Ctr32BE, flavors};
+use ctr::{Ctr32BE, CtrCore, flavors};
 use hmac::{Hmac, Mac};
 use sha2::{Sha256, Sha512};
 use sotto::media::{BaseKey, CipherSuite, KeyId, SframeKeyMaterial, SframeReceiver, SframeSender};

@@ -1,6 +1,9 @@
 //! Frames and keys that must be refused with a typed error, without panicking and
 //! without changing the receiver's state.
 
+// Test helpers outside `#[test]` functions: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
 use sotto::media::{
     BaseKey, CipherSuite, Counter, FrameCipher, HeaderError, KeyId, REPLAY_WINDOW, SframeError,
     SframeHeader, SframeReceiver, SframeSender,

@@ -1,6 +1,9 @@
 //! Runs every SFrame test vector of RFC 9605 Appendix C (sframe-wg/sframe) and of
 //! draft-barnes-sframe-iana-256 against `sotto::media`.
 
+// Test helpers outside `#[test]` functions: a failure is the test failing.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
 use serde_json::Value;
 use sotto::media::{
     BaseKey, CipherSuite, Counter, FrameCipher, KeyId, SframeHeader, SframeKeyMaterial,

@@ -36,8 +36,8 @@ use super::suite::{CipherSuite, MAX_TAG_LEN, NONCE_LEN};
 
 enum Inner {
     CtrHmac128 {
-        aes: Aes128,
-        mac: Hmac<Sha256>,
+        aes: Box<Aes128>,
+        mac: Box<Hmac<Sha256>>,
     },
     CtrHmac256 {
         aes: Box<Aes256>,
@@ -156,8 +156,10 @@ impl FrameCipher {
             | CipherSuite::Aes128CtrHmacSha256_32 => {
                 let (enc, auth) = key.split_at_checked(16).ok_or_else(bad)?;
                 Inner::CtrHmac128 {
-                    aes: Aes128::new_from_slice(enc).map_err(|_| bad())?,
-                    mac: <Hmac<Sha256> as KeyInit>::new_from_slice(auth).map_err(|_| bad())?,
+                    aes: Box::new(Aes128::new_from_slice(enc).map_err(|_| bad())?),
+                    mac: Box::new(
+                        <Hmac<Sha256> as KeyInit>::new_from_slice(auth).map_err(|_| bad())?,
+                    ),
                 }
             }
             CipherSuite::Aes256CtrHmacSha512_80
@@ -250,8 +252,8 @@ impl FrameCipher {
         }
         match &self.inner {
             Inner::CtrHmac128 { aes, mac } => {
-                ctr_apply!(Aes128, aes, nonce, buf)?;
-                ctr_hmac_tag(mac, nt, nonce, aad, buf, tag_out)
+                ctr_apply!(Aes128, aes.as_ref(), nonce, buf)?;
+                ctr_hmac_tag(mac.as_ref(), nt, nonce, aad, buf, tag_out)
             }
             Inner::CtrHmac256 { aes, mac } => {
                 ctr_apply!(Aes256, aes.as_ref(), nonce, buf)?;
@@ -298,11 +300,11 @@ impl FrameCipher {
             Inner::CtrHmac128 { aes, mac } => {
                 let mut expected = [0u8; MAX_TAG_LEN];
                 let expected = expected.get_mut(..nt).ok_or(SframeError::Internal)?;
-                ctr_hmac_tag(mac, nt, nonce, aad, buf, expected)?;
+                ctr_hmac_tag(mac.as_ref(), nt, nonce, aad, buf, expected)?;
                 if !bool::from(expected.ct_eq(tag)) {
                     return Err(SframeError::AuthenticationFailed);
                 }
-                ctr_apply!(Aes128, aes, nonce, buf)
+                ctr_apply!(Aes128, aes.as_ref(), nonce, buf)
             }
             Inner::CtrHmac256 { aes, mac } => {
                 let mut expected = [0u8; MAX_TAG_LEN];
