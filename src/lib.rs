@@ -1,6 +1,7 @@
 //! Sotto: end-to-end encryption for direct messages and calls.
 
 pub mod keys;
+pub mod media;
 pub mod protocol;
 pub mod ratchet;
 pub mod record;
