@@ -75,11 +75,8 @@ macro_rules! aead_anchor {
     ($ty:ty, $key:expr) => {{
         let c = <$ty>::new_from_slice(&$key).unwrap();
         Box::new(move |buf: &mut [u8]| {
-            let tag = c
-                .encrypt_inout_detached(&NONCE.into(), AAD, buf.into())
-                .unwrap();
-            c.decrypt_inout_detached(&NONCE.into(), AAD, buf.into(), &tag)
-                .unwrap();
+            let tag = c.encrypt_inout_detached(&NONCE.into(), AAD, buf.into()).unwrap();
+            c.decrypt_inout_detached(&NONCE.into(), AAD, buf.into(), &tag).unwrap();
         }) as Box<dyn FnMut(&mut [u8])>
     }};
 }

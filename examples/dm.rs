@@ -14,10 +14,7 @@ type Device = SessionManager<InMemoryStore>;
 fn device(account: &str) -> Result<(Address, Device), Box<dyn std::error::Error>> {
     let address = Address::new(account, 1)?;
     let identity = IdentityKeyPair::generate(&mut sotto::rng::os_rng());
-    Ok((
-        address.clone(),
-        SessionManager::new(address, InMemoryStore::new(identity)),
-    ))
+    Ok((address.clone(), SessionManager::new(address, InMemoryStore::new(identity))))
 }
 
 /// Decrypts, "stores" the message (prints it), then commits the session.
@@ -57,10 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\nAlice sends three messages before Bob is online.");
     let a1 = alice.encrypt(&bob_address, b"Hi Bob, it's Alice.")?;
     let a2 = alice.encrypt(&bob_address, b"Are you free to talk tonight?")?;
-    let a3 = alice.encrypt(
-        &bob_address,
-        b"Call me by my account id, no phone number needed.",
-    )?;
+    let a3 = alice.encrypt(&bob_address, b"Call me by my account id, no phone number needed.")?;
     println!(
         "  each carries the X3DH fields until Bob answers: {} / {} / {} bytes",
         a1.len(),
@@ -86,10 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\nA few more turns, both ways, one message held back by the network.");
     let a4 = alice.encrypt(&bob_address, b"Great.")?;
     let a5 = alice.encrypt(&bob_address, b"Talk soon.")?;
-    println!(
-        "  Alice's messages are now plain ratchet messages: {} bytes",
-        a4.len()
-    );
+    println!("  Alice's messages are now plain ratchet messages: {} bytes", a4.len());
     receive(&bob, &alice_address, &a5)?;
     let b3 = bob.encrypt(&alice_address, b"See you!")?;
     receive(&alice, &bob_address, &b3)?;
@@ -117,21 +108,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("\nAlice and Bob compare safety numbers in person.");
-    let on_alice = alice
-        .safety_number(&bob_address)?
-        .ok_or("Alice knows Bob's key")?;
-    let on_bob = bob
-        .safety_number(&alice_address)?
-        .ok_or("Bob knows Alice's key")?;
+    let on_alice = alice.safety_number(&bob_address)?.ok_or("Alice knows Bob's key")?;
+    let on_bob = bob.safety_number(&alice_address)?.ok_or("Bob knows Alice's key")?;
     println!("  Alice sees: {}", on_alice.grouped());
     println!("  Bob sees:   {}", on_bob.grouped());
     println!(
         "  Bob scans Alice's QR code: {}",
-        if on_bob.matches_scanned(&on_alice.scannable())? {
-            "match"
-        } else {
-            "MISMATCH"
-        }
+        if on_bob.matches_scanned(&on_alice.scannable())? { "match" } else { "MISMATCH" }
     );
     Ok(())
 }

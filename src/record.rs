@@ -45,10 +45,7 @@ pub enum RecordError {
 /// the version with [`check_version`].
 pub(crate) fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, RecordError> {
     if bytes.len() > MAX_RECORD_LEN {
-        return Err(RecordError::TooLarge {
-            max: MAX_RECORD_LEN,
-            found: bytes.len(),
-        });
+        return Err(RecordError::TooLarge { max: MAX_RECORD_LEN, found: bytes.len() });
     }
     M::decode(bytes).map_err(|_| RecordError::Malformed)
 }
@@ -65,10 +62,7 @@ pub(crate) fn check_version(found: u32) -> Result<(), RecordError> {
     if found == RECORD_VERSION {
         Ok(())
     } else {
-        Err(RecordError::UnsupportedVersion {
-            expected: RECORD_VERSION,
-            found,
-        })
+        Err(RecordError::UnsupportedVersion { expected: RECORD_VERSION, found })
     }
 }
 
@@ -77,8 +71,6 @@ pub(crate) fn secret32(
     bytes: &[u8],
     field: &'static str,
 ) -> Result<Zeroizing<[u8; 32]>, RecordError> {
-    let array: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| RecordError::InvalidField { field })?;
+    let array: [u8; 32] = bytes.try_into().map_err(|_| RecordError::InvalidField { field })?;
     Ok(Zeroizing::new(array))
 }

@@ -84,10 +84,7 @@ fn fingerprint(address: &Address, key: &IdentityKey) -> [u8; 32] {
         .chain_update(key.as_bytes())
         .finalize();
     for _ in 0..FINGERPRINT_ITERATIONS {
-        hash = Sha512::new()
-            .chain_update(hash)
-            .chain_update(key.as_bytes())
-            .finalize();
+        hash = Sha512::new().chain_update(hash).chain_update(key.as_bytes()).finalize();
     }
     let mut out = [0u8; 32];
     out.copy_from_slice(hash.split_at(32).0);
@@ -99,9 +96,7 @@ fn digits(fingerprint: &[u8; 32]) -> String {
         .chunks_exact(5)
         .take(6)
         .map(|chunk| {
-            let value = chunk
-                .iter()
-                .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte));
+            let value = chunk.iter().fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte));
             format!("{:05}", value % 100_000)
         })
         .collect()
@@ -111,19 +106,13 @@ impl SafetyNumber {
     /// The safety number of `local` and `remote`, each an address with its
     /// identity key. Both sides compute the same number.
     pub fn new(local: (&Address, &IdentityKey), remote: (&Address, &IdentityKey)) -> Self {
-        let mut fingerprints = [
-            fingerprint(local.0, local.1),
-            fingerprint(remote.0, remote.1),
-        ];
+        let mut fingerprints = [fingerprint(local.0, local.1), fingerprint(remote.0, remote.1)];
         fingerprints.sort_unstable();
         let [low, high] = &fingerprints;
         let mut halves = [digits(low), digits(high)];
         halves.sort_unstable();
         let displayable = halves.concat();
-        Self {
-            fingerprints,
-            displayable,
-        }
+        Self { fingerprints, displayable }
     }
 
     /// The 60 digits, to show in twelve groups of five.
@@ -133,9 +122,8 @@ impl SafetyNumber {
 
     /// The 60 digits in twelve space-separated groups of five.
     pub fn grouped(&self) -> String {
-        let groups: Vec<&str> = (0..12)
-            .filter_map(|group| self.displayable.get(group * 5..group * 5 + 5))
-            .collect();
+        let groups: Vec<&str> =
+            (0..12).filter_map(|group| self.displayable.get(group * 5..group * 5 + 5)).collect();
         groups.join(" ")
     }
 
@@ -180,14 +168,8 @@ mod tests {
     fn parties() -> ((Address, IdentityKey), (Address, IdentityKey)) {
         let mut rng = test_rng(30);
         (
-            (
-                Address::new("alice", 1).unwrap(),
-                IdentityKeyPair::generate(&mut rng).public(),
-            ),
-            (
-                Address::new("bob", 2).unwrap(),
-                IdentityKeyPair::generate(&mut rng).public(),
-            ),
+            (Address::new("alice", 1).unwrap(), IdentityKeyPair::generate(&mut rng).public()),
+            (Address::new("bob", 2).unwrap(), IdentityKeyPair::generate(&mut rng).public()),
         )
     }
 
@@ -237,19 +219,13 @@ mod tests {
         let number = SafetyNumber::new((&a, &ka), (&b, &kb));
         assert_eq!(
             number.matches_scanned(&[1; 10]),
-            Err(VerifyError::InvalidLength {
-                expected: SCANNABLE_LEN,
-                found: 10
-            })
+            Err(VerifyError::InvalidLength { expected: SCANNABLE_LEN, found: 10 })
         );
         let mut payload = number.scannable();
         payload[0] = 9;
         assert_eq!(
             number.matches_scanned(&payload),
-            Err(VerifyError::UnsupportedVersion {
-                expected: 1,
-                found: 9
-            })
+            Err(VerifyError::UnsupportedVersion { expected: 1, found: 9 })
         );
     }
 }

@@ -123,21 +123,13 @@ pub(crate) fn respond(
     their_base_key: &DhPublicKey,
 ) -> Result<(SharedKey, AssociatedData), X3dhError> {
     let mut ikm = new_ikm();
-    dh(
-        signed.key_pair().secret(),
-        &their_identity.to_x25519().into(),
-        1,
-        &mut ikm,
-    )?;
+    dh(signed.key_pair().secret(), &their_identity.to_x25519().into(), 1, &mut ikm)?;
     dh(&ours.to_x25519(), their_base_key, 2, &mut ikm)?;
     dh(signed.key_pair().secret(), their_base_key, 3, &mut ikm)?;
     if let Some(one_time) = one_time {
         dh(one_time.key_pair().secret(), their_base_key, 4, &mut ikm)?;
     }
-    Ok((
-        derive(&ikm),
-        AssociatedData::new(their_identity, &ours.public()),
-    ))
+    Ok((derive(&ikm), AssociatedData::new(their_identity, &ours.public())))
 }
 
 #[cfg(test)]
@@ -157,11 +149,7 @@ mod tests {
         let identity = IdentityKeyPair::generate(&mut rng);
         let signed = SignedPreKey::generate(1.into(), &identity, &mut rng);
         let one_time = OneTimePreKey::generate(2.into(), &mut rng);
-        Bob {
-            identity,
-            signed,
-            one_time,
-        }
+        Bob { identity, signed, one_time }
     }
 
     #[test]
@@ -206,14 +194,8 @@ mod tests {
         .verify()
         .unwrap();
         let sent = initiate(&alice, &bundle, &mut rng).unwrap();
-        let (key, _) = respond(
-            &bob.identity,
-            &bob.signed,
-            None,
-            &alice.public(),
-            &sent.base_key,
-        )
-        .unwrap();
+        let (key, _) =
+            respond(&bob.identity, &bob.signed, None, &alice.public(), &sent.base_key).unwrap();
         assert_ne!(*key.0, *sent.shared_key.0);
     }
 

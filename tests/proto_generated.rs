@@ -22,10 +22,7 @@ fn generate(out_dir: &Path) {
         // Stored records hold secrets: wipe them when a decoded record drops.
         // (PendingPreKey and PeerIdentityRecord hold none; prost makes the
         // former `Copy`, which cannot have a destructor.)
-        .type_attribute(
-            ".sotto.storage.v1.PendingPreKey",
-            "#[derive(zeroize::Zeroize)]",
-        )
+        .type_attribute(".sotto.storage.v1.PendingPreKey", "#[derive(zeroize::Zeroize)]")
         .type_attribute(".sotto.storage.v1.SessionRecord", SECRET)
         .type_attribute(".sotto.storage.v1.SessionState", SECRET)
         .type_attribute(".sotto.storage.v1.ReceivingChain", SECRET)

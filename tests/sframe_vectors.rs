@@ -17,18 +17,11 @@ fn load(name: &str) -> Value {
 }
 
 fn hex(v: &Value, field: &str) -> Vec<u8> {
-    hex::decode(
-        v[field]
-            .as_str()
-            .unwrap_or_else(|| panic!("missing {field}")),
-    )
-    .unwrap()
+    hex::decode(v[field].as_str().unwrap_or_else(|| panic!("missing {field}"))).unwrap()
 }
 
 fn num(v: &Value, field: &str) -> u64 {
-    v[field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("missing {field}"))
+    v[field].as_u64().unwrap_or_else(|| panic!("missing {field}"))
 }
 
 fn suite_of(v: &Value) -> CipherSuite {
@@ -45,24 +38,14 @@ fn header_vectors() {
         let encoded = hex(v, "encoded");
         assert_eq!(header.encode().as_bytes(), &encoded[..], "encode {v}");
         assert_eq!(header.encoded_len(), encoded.len());
-        assert_eq!(
-            SframeHeader::decode(&encoded).unwrap(),
-            (header, encoded.len()),
-            "decode {v}"
-        );
+        assert_eq!(SframeHeader::decode(&encoded).unwrap(), (header, encoded.len()), "decode {v}");
         // Trailing bytes (ciphertext) are not part of the header.
         let mut framed = encoded.clone();
         framed.extend_from_slice(&[0xff; 20]);
-        assert_eq!(
-            SframeHeader::decode(&framed).unwrap(),
-            (header, encoded.len())
-        );
+        assert_eq!(SframeHeader::decode(&framed).unwrap(), (header, encoded.len()));
         // Every strict prefix is truncated.
         for cut in 0..encoded.len() {
-            assert!(
-                SframeHeader::decode(&encoded[..cut]).is_err(),
-                "prefix {cut} of {v}"
-            );
+            assert!(SframeHeader::decode(&encoded[..cut]).is_err(), "prefix {cut} of {v}");
         }
     }
 }
@@ -81,16 +64,12 @@ fn check_ctr_hmac(vectors: &[Value]) -> usize {
         let cipher = FrameCipher::new(suite, &key).unwrap();
         let mut buf = pt.clone();
         let mut tag = vec![0u8; suite.nt()];
-        cipher
-            .seal_in_place_detached(&nonce, &aad, &mut buf, &mut tag)
-            .unwrap();
+        cipher.seal_in_place_detached(&nonce, &aad, &mut buf, &mut tag).unwrap();
         buf.extend_from_slice(&tag);
         assert_eq!(buf, ct, "encrypt {suite:?}");
         let (body, tag) = ct.split_at(pt.len());
         let mut body = body.to_vec();
-        cipher
-            .open_in_place_detached(&nonce, &aad, &mut body, tag)
-            .unwrap();
+        cipher.open_in_place_detached(&nonce, &aad, &mut body, tag).unwrap();
         assert_eq!(body, pt, "decrypt {suite:?}");
     }
     vectors.len()
@@ -100,10 +79,7 @@ fn check_ctr_hmac(vectors: &[Value]) -> usize {
 fn aes_ctr_hmac_vectors() {
     let all = load("sframe-test-vectors.json");
     assert_eq!(check_ctr_hmac(all["aes_ctr_hmac"].as_array().unwrap()), 3);
-    assert_eq!(
-        check_ctr_hmac(all["aes_256_ctr_hmac"].as_array().unwrap()),
-        3
-    );
+    assert_eq!(check_ctr_hmac(all["aes_256_ctr_hmac"].as_array().unwrap()), 3);
 }
 
 fn check_sframe(vectors: &[Value]) -> usize {
@@ -117,20 +93,13 @@ fn check_sframe(vectors: &[Value]) -> usize {
         let ct = hex(v, "ct");
 
         assert_eq!(&key_label(kid, suite)[..], &hex(v, "sframe_key_label")[..]);
-        assert_eq!(
-            &salt_label(kid, suite)[..],
-            &hex(v, "sframe_salt_label")[..]
-        );
+        assert_eq!(&salt_label(kid, suite)[..], &hex(v, "sframe_salt_label")[..]);
         assert_eq!(
             SframeSecret::extract(suite, &base).expose_secret(),
             &hex(v, "sframe_secret")[..]
         );
         let material = SframeKeyMaterial::derive(suite, kid, &base).unwrap();
-        assert_eq!(
-            material.expose_key(),
-            &hex(v, "sframe_key")[..],
-            "{suite:?}"
-        );
+        assert_eq!(material.expose_key(), &hex(v, "sframe_key")[..], "{suite:?}");
         assert_eq!(&material.salt().as_bytes()[..], &hex(v, "sframe_salt")[..]);
         let nonce = material.salt().nonce(ctr);
         assert_eq!(&nonce[..], &hex(v, "nonce")[..]);
@@ -178,10 +147,7 @@ mod ratchet {
 
     #[test]
     fn ratchet_known_answers() {
-        let path = format!(
-            "{}/tests/vectors/sframe/ratchet.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/tests/vectors/sframe/ratchet.json", env!("CARGO_MANIFEST_DIR"));
         let all: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(hex(&all, "ratchet_label"), RATCHET_LABEL);
         let cases = all["ratchet"].as_array().unwrap();
@@ -228,10 +194,7 @@ mod ratchet {
                 )
                 .unwrap();
                 receiver.advance_to(step).unwrap();
-                assert_eq!(
-                    receiver.base_key().expose_secret(),
-                    ratchet.base_key().expose_secret()
-                );
+                assert_eq!(receiver.base_key().expose_secret(), ratchet.base_key().expose_secret());
                 checked += 1;
             }
         }

@@ -70,11 +70,7 @@ impl PreKeyBundle {
         signed_prekey: SignedPreKeyPublic,
         one_time_prekey: Option<OneTimePreKeyPublic>,
     ) -> Self {
-        Self {
-            identity_key,
-            signed_prekey,
-            one_time_prekey,
-        }
+        Self { identity_key, signed_prekey, one_time_prekey }
     }
 
     /// Parses an encoded bundle (`wire.proto`, `PreKeyBundle`).
@@ -84,10 +80,7 @@ impl PreKeyBundle {
     /// the signature: [`verify`](Self::verify) does.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
         if bytes.len() > MAX_BUNDLE_LEN {
-            return Err(BundleError::TooLarge {
-                max: MAX_BUNDLE_LEN,
-                found: bytes.len(),
-            });
+            return Err(BundleError::TooLarge { max: MAX_BUNDLE_LEN, found: bytes.len() });
         }
         let bundle = wire::PreKeyBundle::decode(bytes).map_err(|_| BundleError::Malformed)?;
         if bundle.version != WIRE_VERSION {
@@ -99,13 +92,10 @@ impl PreKeyBundle {
         let invalid = |field| move |source| BundleError::InvalidKey { field, source };
         let identity_key =
             IdentityKey::from_bytes(&bundle.identity_key).map_err(invalid("identity_key"))?;
-        let signature: [u8; SIGNATURE_LEN] = bundle
-            .signed_prekey_signature
-            .as_slice()
-            .try_into()
-            .map_err(|_| BundleError::InvalidSignatureLength {
-            found: bundle.signed_prekey_signature.len(),
-        })?;
+        let signature: [u8; SIGNATURE_LEN] =
+            bundle.signed_prekey_signature.as_slice().try_into().map_err(|_| {
+                BundleError::InvalidSignatureLength { found: bundle.signed_prekey_signature.len() }
+            })?;
         let signed_prekey = SignedPreKeyPublic::new(
             bundle.signed_prekey_id.into(),
             DhPublicKey::from_bytes(&bundle.signed_prekey).map_err(invalid("signed_prekey"))?,
@@ -119,11 +109,7 @@ impl PreKeyBundle {
                     .map_err(invalid("one_time_prekey"))
             })
             .transpose()?;
-        Ok(Self {
-            identity_key,
-            signed_prekey,
-            one_time_prekey,
-        })
+        Ok(Self { identity_key, signed_prekey, one_time_prekey })
     }
 
     /// Encodes the bundle (`wire.proto`, `PreKeyBundle`).
@@ -211,10 +197,8 @@ mod tests {
     fn a_swapped_identity_key_fails_verification() {
         let mut rng = test_rng(9);
         let bundle = bundle(true);
-        let impostor = PreKeyBundle {
-            identity_key: IdentityKeyPair::generate(&mut rng).public(),
-            ..bundle
-        };
+        let impostor =
+            PreKeyBundle { identity_key: IdentityKeyPair::generate(&mut rng).public(), ..bundle };
         assert_eq!(impostor.verify().err(), Some(BundleError::BadSignature));
     }
 
@@ -224,10 +208,7 @@ mod tests {
         encoded.version = 2;
         assert_eq!(
             PreKeyBundle::from_bytes(&encoded.encode_to_vec()).err(),
-            Some(BundleError::UnsupportedVersion {
-                expected: 1,
-                found: 2
-            })
+            Some(BundleError::UnsupportedVersion { expected: 1, found: 2 })
         );
         encoded.version = 1;
         encoded.signed_prekey_signature.pop();
@@ -237,10 +218,7 @@ mod tests {
         );
         assert_eq!(
             PreKeyBundle::from_bytes(&[0u8; 2000]).err(),
-            Some(BundleError::TooLarge {
-                max: MAX_BUNDLE_LEN,
-                found: 2000
-            })
+            Some(BundleError::TooLarge { max: MAX_BUNDLE_LEN, found: 2000 })
         );
     }
 }

@@ -22,10 +22,9 @@ impl DhPublicKey {
     /// # Errors
     /// [`KeyError::InvalidLength`] for lengths other than 32.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::InvalidLength {
-            expected: 32,
-            found: bytes.len(),
-        })?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| KeyError::InvalidLength { expected: 32, found: bytes.len() })?;
         Ok(Self(PublicKey::from(bytes)))
     }
 
@@ -96,9 +95,7 @@ impl DhKeyPair {
 
 impl fmt::Debug for DhKeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DhKeyPair")
-            .field("public", &self.public)
-            .finish_non_exhaustive()
+        f.debug_struct("DhKeyPair").field("public", &self.public).finish_non_exhaustive()
     }
 }
 
@@ -109,11 +106,7 @@ pub(crate) fn diffie_hellman(
     public: &DhPublicKey,
 ) -> Result<SharedSecret, KeyError> {
     let shared = secret.diffie_hellman(public.inner());
-    if shared.was_contributory() {
-        Ok(shared)
-    } else {
-        Err(KeyError::WeakKey)
-    }
+    if shared.was_contributory() { Ok(shared) } else { Err(KeyError::WeakKey) }
 }
 
 #[cfg(test)]
@@ -139,10 +132,7 @@ mod tests {
             let mut bytes = [0u8; 32];
             bytes[0] = u;
             let weak = DhPublicKey::from_bytes(&bytes).unwrap();
-            assert_eq!(
-                diffie_hellman(a.secret(), &weak).err(),
-                Some(KeyError::WeakKey)
-            );
+            assert_eq!(diffie_hellman(a.secret(), &weak).err(), Some(KeyError::WeakKey));
         }
     }
 

@@ -35,11 +35,9 @@ impl IdentityKey {
     /// [`KeyError::InvalidLength`] for other lengths, [`KeyError::InvalidPoint`]
     /// if the bytes are not a point, [`KeyError::WeakKey`] for a small-order point.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
-        let bytes: &[u8; IDENTITY_KEY_LEN] =
-            bytes.try_into().map_err(|_| KeyError::InvalidLength {
-                expected: IDENTITY_KEY_LEN,
-                found: bytes.len(),
-            })?;
+        let bytes: &[u8; IDENTITY_KEY_LEN] = bytes.try_into().map_err(|_| {
+            KeyError::InvalidLength { expected: IDENTITY_KEY_LEN, found: bytes.len() }
+        })?;
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPoint)?;
         if key.is_weak() {
             return Err(KeyError::WeakKey);
@@ -105,9 +103,7 @@ impl IdentityKeyPair {
 
     /// Rebuilds a key pair from its 32-byte Ed25519 seed.
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Self {
-            signing: SigningKey::from_bytes(seed),
-        }
+        Self { signing: SigningKey::from_bytes(seed) }
     }
 
     /// The 32-byte Ed25519 seed, for storing the key pair.
@@ -161,9 +157,7 @@ impl IdentityKeyPair {
 
 impl fmt::Debug for IdentityKeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IdentityKeyPair")
-            .field("public", &self.public())
-            .finish_non_exhaustive()
+        f.debug_struct("IdentityKeyPair").field("public", &self.public()).finish_non_exhaustive()
     }
 }
 
@@ -195,10 +189,7 @@ mod tests {
     fn refuses_bad_lengths_and_weak_keys() {
         assert_eq!(
             IdentityKey::from_bytes(&[1; 31]),
-            Err(KeyError::InvalidLength {
-                expected: 32,
-                found: 31
-            })
+            Err(KeyError::InvalidLength { expected: 32, found: 31 })
         );
         // The identity point (0, 1) has small order.
         let mut identity = [0u8; 32];

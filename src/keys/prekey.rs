@@ -89,11 +89,7 @@ impl SignedPreKey {
 
     /// The public half, as it goes into a bundle.
     pub fn public(&self) -> SignedPreKeyPublic {
-        SignedPreKeyPublic {
-            id: self.id,
-            key: self.key.public(),
-            signature: self.signature,
-        }
+        SignedPreKeyPublic { id: self.id, key: self.key.public(), signature: self.signature }
     }
 
     pub(crate) fn key_pair(&self) -> &DhKeyPair {
@@ -154,11 +150,7 @@ pub struct SignedPreKeyPublic {
 impl SignedPreKeyPublic {
     /// Assembles the public half from its parts (as a server stores them).
     pub fn new(id: SignedPreKeyId, key: DhPublicKey, signature: [u8; SIGNATURE_LEN]) -> Self {
-        Self {
-            id,
-            key,
-            signature: Signature::from_bytes(&signature),
-        }
+        Self { id, key, signature: Signature::from_bytes(&signature) }
     }
 
     /// The prekey's id.
@@ -184,10 +176,7 @@ impl SignedPreKeyPublic {
 
 impl fmt::Debug for SignedPreKeyPublic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignedPreKeyPublic")
-            .field("id", &self.id)
-            .field("key", &self.key)
-            .finish()
+        f.debug_struct("SignedPreKeyPublic").field("id", &self.id).field("key", &self.key).finish()
     }
 }
 
@@ -201,10 +190,7 @@ pub struct OneTimePreKey {
 impl OneTimePreKey {
     /// Makes a new one-time prekey.
     pub fn generate<R: CryptoRng + ?Sized>(id: OneTimePreKeyId, rng: &mut R) -> Self {
-        Self {
-            id,
-            key: DhKeyPair::generate(rng),
-        }
+        Self { id, key: DhKeyPair::generate(rng) }
     }
 
     /// This prekey's id.
@@ -214,10 +200,7 @@ impl OneTimePreKey {
 
     /// The public half, as it goes into a bundle.
     pub fn public(&self) -> OneTimePreKeyPublic {
-        OneTimePreKeyPublic {
-            id: self.id,
-            key: self.key.public(),
-        }
+        OneTimePreKeyPublic { id: self.id, key: self.key.public() }
     }
 
     pub(crate) fn key_pair(&self) -> &DhKeyPair {
@@ -244,10 +227,7 @@ impl OneTimePreKey {
         let stored: OneTimePreKeyRecord = record::decode(bytes)?;
         record::check_version(stored.version)?;
         let secret = record::secret32(&stored.private_key, "private_key")?;
-        Ok(Self {
-            id: OneTimePreKeyId(stored.id),
-            key: DhKeyPair::from_secret_bytes(&secret),
-        })
+        Ok(Self { id: OneTimePreKeyId(stored.id), key: DhKeyPair::from_secret_bytes(&secret) })
     }
 }
 
@@ -297,15 +277,10 @@ mod tests {
         let public = signed.public();
         assert!(public.is_signed_by(&identity.public()));
 
-        let other_id = SignedPreKeyPublic {
-            id: 10.into(),
-            ..public.clone()
-        };
+        let other_id = SignedPreKeyPublic { id: 10.into(), ..public.clone() };
         assert!(!other_id.is_signed_by(&identity.public()));
-        let other_key = SignedPreKeyPublic {
-            key: DhKeyPair::generate(&mut rng).public(),
-            ..public
-        };
+        let other_key =
+            SignedPreKeyPublic { key: DhKeyPair::generate(&mut rng).public(), ..public };
         assert!(!other_key.is_signed_by(&identity.public()));
     }
 
@@ -339,10 +314,7 @@ mod tests {
         assert!(OneTimePreKey::from_record_bytes(&bytes[..bytes.len() - 1]).is_err());
         assert_eq!(
             SignedPreKey::from_record_bytes(&[0x08, 0x02]).err(),
-            Some(RecordError::UnsupportedVersion {
-                expected: 1,
-                found: 2
-            })
+            Some(RecordError::UnsupportedVersion { expected: 1, found: 2 })
         );
     }
 }

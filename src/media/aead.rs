@@ -35,14 +35,8 @@ use super::error::SframeError;
 use super::suite::{CipherSuite, MAX_TAG_LEN, NONCE_LEN};
 
 enum Inner {
-    CtrHmac128 {
-        aes: Box<Aes128>,
-        mac: Box<Hmac<Sha256>>,
-    },
-    CtrHmac256 {
-        aes: Box<Aes256>,
-        mac: Box<Hmac<Sha512>>,
-    },
+    CtrHmac128 { aes: Box<Aes128>, mac: Box<Hmac<Sha256>> },
+    CtrHmac256 { aes: Box<Aes256>, mac: Box<Hmac<Sha512>> },
     Gcm128(Box<Aes128Gcm>),
     Gcm256(Box<Aes256Gcm>),
     ChaCha(ChaCha20Poly1305),
@@ -56,9 +50,7 @@ pub struct FrameCipher {
 
 impl fmt::Debug for FrameCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FrameCipher")
-            .field("suite", &self.suite)
-            .finish_non_exhaustive()
+        f.debug_struct("FrameCipher").field("suite", &self.suite).finish_non_exhaustive()
     }
 }
 
@@ -129,9 +121,7 @@ macro_rules! ctr_apply {
         let core =
             CtrCore::<$aes, flavors::Ctr32BE>::inner_iv_init($key.clone(), &ctr_iv($nonce).into());
         let mut cipher = Ctr32BE::<$aes>::from_core(core);
-        cipher
-            .try_apply_keystream($buf)
-            .map_err(|_| SframeError::FrameTooLong)
+        cipher.try_apply_keystream($buf).map_err(|_| SframeError::FrameTooLong)
     }};
 }
 
@@ -142,11 +132,8 @@ impl FrameCipher {
     ///
     /// [`SframeError::InvalidKeyLength`] if `key` is not `suite.nk()` bytes.
     pub fn new(suite: CipherSuite, key: &[u8]) -> Result<Self, SframeError> {
-        let bad = || SframeError::InvalidKeyLength {
-            suite,
-            expected: suite.nk(),
-            found: key.len(),
-        };
+        let bad =
+            || SframeError::InvalidKeyLength { suite, expected: suite.nk(), found: key.len() };
         if key.len() != suite.nk() {
             return Err(bad());
         }
@@ -208,10 +195,7 @@ impl FrameCipher {
         buf: &mut [u8],
         tag_out: &mut [u8],
     ) -> Result<(), SframeError> {
-        let aad = Aad {
-            header: aad,
-            metadata: &[],
-        };
+        let aad = Aad { header: aad, metadata: &[] };
         self.seal(nonce, aad, &mut Vec::new(), buf, tag_out)
     }
 
@@ -228,10 +212,7 @@ impl FrameCipher {
         buf: &mut [u8],
         tag: &[u8],
     ) -> Result<(), SframeError> {
-        let aad = Aad {
-            header: aad,
-            metadata: &[],
-        };
+        let aad = Aad { header: aad, metadata: &[] };
         self.open(nonce, aad, &mut Vec::new(), buf, tag)
     }
 
@@ -245,10 +226,7 @@ impl FrameCipher {
     ) -> Result<(), SframeError> {
         let nt = self.suite.nt();
         if tag_out.len() != nt {
-            return Err(SframeError::BufferTooSmall {
-                needed: nt,
-                found: tag_out.len(),
-            });
+            return Err(SframeError::BufferTooSmall { needed: nt, found: tag_out.len() });
         }
         match &self.inner {
             Inner::CtrHmac128 { aes, mac } => {
@@ -316,23 +294,17 @@ impl FrameCipher {
                 ctr_apply!(Aes256, aes.as_ref(), nonce, buf)
             }
             Inner::Gcm128(c) => {
-                let tag = tag
-                    .try_into()
-                    .map_err(|_| SframeError::AuthenticationFailed)?;
+                let tag = tag.try_into().map_err(|_| SframeError::AuthenticationFailed)?;
                 c.decrypt_inout_detached(&(*nonce).into(), aad.contiguous(scratch), buf.into(), tag)
                     .map_err(fail)
             }
             Inner::Gcm256(c) => {
-                let tag = tag
-                    .try_into()
-                    .map_err(|_| SframeError::AuthenticationFailed)?;
+                let tag = tag.try_into().map_err(|_| SframeError::AuthenticationFailed)?;
                 c.decrypt_inout_detached(&(*nonce).into(), aad.contiguous(scratch), buf.into(), tag)
                     .map_err(fail)
             }
             Inner::ChaCha(c) => {
-                let tag = tag
-                    .try_into()
-                    .map_err(|_| SframeError::AuthenticationFailed)?;
+                let tag = tag.try_into().map_err(|_| SframeError::AuthenticationFailed)?;
                 c.decrypt_inout_detached(&(*nonce).into(), aad.contiguous(scratch), buf.into(), tag)
                     .map_err(fail)
             }

@@ -32,10 +32,7 @@ struct FrameKey {
 impl FrameKey {
     fn derive(suite: CipherSuite, kid: KeyId, base_key: &BaseKey) -> Result<Self, SframeError> {
         let material = SframeKeyMaterial::derive(suite, kid, base_key)?;
-        Ok(Self {
-            cipher: FrameCipher::new(suite, material.expose_key())?,
-            salt: *material.salt(),
-        })
+        Ok(Self { cipher: FrameCipher::new(suite, material.expose_key())?, salt: *material.salt() })
     }
 }
 
@@ -108,9 +105,7 @@ impl SframeSender {
     pub fn frame_len(&self, plaintext_len: usize) -> Option<usize> {
         let ctr = self.next_ctr?;
         let header = SframeHeader::new(self.kid, Counter::new(ctr)).encoded_len();
-        header
-            .checked_add(plaintext_len)?
-            .checked_add(self.suite().nt())
+        header.checked_add(plaintext_len)?.checked_add(self.suite().nt())
     }
 
     /// Encrypts one frame into `out`, returning the number of bytes written
@@ -131,9 +126,7 @@ impl SframeSender {
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<usize, SframeError> {
-        let ctr = self
-            .next_ctr
-            .ok_or(SframeError::CounterExhausted(self.kid))?;
+        let ctr = self.next_ctr.ok_or(SframeError::CounterExhausted(self.kid))?;
         let header = SframeHeader::new(self.kid, Counter::new(ctr)).encode();
         let header_bytes = header.as_bytes();
         let hlen = header_bytes.len();
@@ -143,9 +136,7 @@ impl SframeSender {
             .and_then(|n| n.checked_add(nt))
             .ok_or(SframeError::FrameTooLong)?;
         let found = out.len();
-        let frame = out
-            .get_mut(..needed)
-            .ok_or(SframeError::BufferTooSmall { needed, found })?;
+        let frame = out.get_mut(..needed).ok_or(SframeError::BufferTooSmall { needed, found })?;
         // The counter is consumed from here on, whatever happens: keystream may reach `out`.
         self.next_ctr = ctr.checked_add(1);
         let (head, rest) = frame.split_at_mut(hlen);
@@ -153,13 +144,8 @@ impl SframeSender {
         let (body, tag) = rest.split_at_mut(plaintext.len());
         body.copy_from_slice(plaintext);
         let nonce = self.key.salt.nonce(Counter::new(ctr));
-        let aad = Aad {
-            header: header_bytes,
-            metadata,
-        };
-        self.key
-            .cipher
-            .seal(&nonce, aad, &mut self.scratch, body, tag)?;
+        let aad = Aad { header: header_bytes, metadata };
+        self.key.cipher.seal(&nonce, aad, &mut self.scratch, body, tag)?;
         Ok(needed)
     }
 
@@ -169,9 +155,7 @@ impl SframeSender {
     ///
     /// As [`Self::encrypt_into`].
     pub fn encrypt(&mut self, metadata: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SframeError> {
-        let len = self
-            .frame_len(plaintext.len())
-            .ok_or(SframeError::CounterExhausted(self.kid))?;
+        let len = self.frame_len(plaintext.len()).ok_or(SframeError::CounterExhausted(self.kid))?;
         let mut out = vec![0u8; len];
         let written = self.encrypt_into(metadata, plaintext, &mut out)?;
         out.truncate(written);
@@ -199,10 +183,7 @@ impl SframeReceiver {
     /// A receiver with no keys.
     #[must_use]
     pub fn new() -> Self {
-        Self {
-            keys: HashMap::new(),
-            scratch: Vec::with_capacity(AAD_SCRATCH_CAPACITY),
-        }
+        Self { keys: HashMap::new(), scratch: Vec::with_capacity(AAD_SCRATCH_CAPACITY) }
     }
 
     /// Adds (or replaces) the key for `kid`, with a fresh replay window.
@@ -217,13 +198,7 @@ impl SframeReceiver {
         base_key: &BaseKey,
     ) -> Result<(), SframeError> {
         let key = FrameKey::derive(suite, kid, base_key)?;
-        self.keys.insert(
-            kid,
-            ReceiverKey {
-                key,
-                window: ReplayWindow::default(),
-            },
-        );
+        self.keys.insert(kid, ReceiverKey { key, window: ReplayWindow::default() });
         Ok(())
     }
 
@@ -257,36 +232,22 @@ impl SframeReceiver {
         let (header, hlen) = SframeHeader::decode(frame)?;
         let kid = header.kid();
         let ctr = header.ctr();
-        let entry = self
-            .keys
-            .get_mut(&kid)
-            .ok_or(SframeError::UnknownKeyId(kid))?;
+        let entry = self.keys.get_mut(&kid).ok_or(SframeError::UnknownKeyId(kid))?;
         entry.window.check(kid, ctr.value())?;
         let nt = entry.key.cipher.suite().nt();
         let (header_bytes, body) = frame.split_at_checked(hlen).ok_or(SframeError::Internal)?;
         let pt_len = body
             .len()
             .checked_sub(nt)
-            .ok_or(SframeError::FrameTooShort {
-                needed: hlen + nt,
-                found: frame.len(),
-            })?;
+            .ok_or(SframeError::FrameTooShort { needed: hlen + nt, found: frame.len() })?;
         let (ct, tag) = body.split_at_checked(pt_len).ok_or(SframeError::Internal)?;
         let found = out.len();
-        let dst = out.get_mut(..pt_len).ok_or(SframeError::BufferTooSmall {
-            needed: pt_len,
-            found,
-        })?;
+        let dst =
+            out.get_mut(..pt_len).ok_or(SframeError::BufferTooSmall { needed: pt_len, found })?;
         dst.copy_from_slice(ct);
         let nonce = entry.key.salt.nonce(ctr);
-        let aad = Aad {
-            header: header_bytes,
-            metadata,
-        };
-        entry
-            .key
-            .cipher
-            .open(&nonce, aad, &mut self.scratch, dst, tag)?;
+        let aad = Aad { header: header_bytes, metadata };
+        entry.key.cipher.open(&nonce, aad, &mut self.scratch, dst, tag)?;
         entry.window.accept(ctr.value());
         Ok(pt_len)
     }
@@ -334,10 +295,7 @@ mod tests {
                     )
                 );
                 assert_eq!(rx.decrypt(&md, &frame).unwrap(), pt, "{suite:?}");
-                assert!(matches!(
-                    rx.decrypt(&md, &frame),
-                    Err(SframeError::Replay { .. })
-                ));
+                assert!(matches!(rx.decrypt(&md, &frame), Err(SframeError::Replay { .. })));
             }
         }
     }
@@ -355,18 +313,14 @@ mod tests {
         .unwrap();
         let frame = tx.encrypt(b"", b"last").unwrap();
         assert_eq!(tx.next_counter(), None);
-        assert_eq!(
-            tx.encrypt(b"", b"more"),
-            Err(SframeError::CounterExhausted(kid))
-        );
+        assert_eq!(tx.encrypt(b"", b"more"), Err(SframeError::CounterExhausted(kid)));
         let mut buf = [0u8; 64];
         assert_eq!(
             tx.encrypt_into(b"", b"more", &mut buf),
             Err(SframeError::CounterExhausted(kid))
         );
         let mut rx = SframeReceiver::new();
-        rx.add_key(CipherSuite::Aes128GcmSha256_128, kid, &base)
-            .unwrap();
+        rx.add_key(CipherSuite::Aes128GcmSha256_128, kid, &base).unwrap();
         assert_eq!(rx.decrypt(b"", &frame).unwrap(), b"last");
     }
 
@@ -376,10 +330,7 @@ mod tests {
         let mut buf = [0u8; 8];
         assert_eq!(
             tx.encrypt_into(b"", b"hello", &mut buf),
-            Err(SframeError::BufferTooSmall {
-                needed: 1 + 1 + 5 + 10,
-                found: 8
-            })
+            Err(SframeError::BufferTooSmall { needed: 1 + 1 + 5 + 10, found: 8 })
         );
         assert_eq!(tx.next_counter(), Some(Counter::new(0)));
     }
@@ -388,10 +339,7 @@ mod tests {
     fn metadata_mismatch_fails_without_state_change() {
         let (mut tx, mut rx) = pair(CipherSuite::ChaCha20Poly1305Sha256_128);
         let frame = tx.encrypt(b"meta", b"payload").unwrap();
-        assert_eq!(
-            rx.decrypt(b"other", &frame),
-            Err(SframeError::AuthenticationFailed)
-        );
+        assert_eq!(rx.decrypt(b"other", &frame), Err(SframeError::AuthenticationFailed));
         assert_eq!(rx.decrypt(b"meta", &frame).unwrap(), b"payload");
     }
 }

@@ -139,11 +139,7 @@ fn write_field(v: u64, out: &mut [u8; MAX_HEADER_LEN], pos: usize) -> (u8, usize
     }
     let n = min_len(v);
     let be = v.to_be_bytes();
-    for (dst, src) in out
-        .iter_mut()
-        .skip(pos)
-        .zip(be.iter().skip(8usize.saturating_sub(n)))
-    {
+    for (dst, src) in out.iter_mut().skip(pos).zip(be.iter().skip(8usize.saturating_sub(n))) {
         *dst = *src;
     }
     // n is 1..=8, so n - 1 fits in 3 bits.
@@ -200,10 +196,7 @@ impl SframeHeader {
         let (k, klen) = write_field(self.kid.0, &mut bytes, 1);
         let (c, clen) = write_field(self.ctr.0, &mut bytes, 1 + klen);
         bytes[0] = (k << 4) | c;
-        EncodedHeader {
-            bytes,
-            len: 1 + klen + clen,
-        }
+        EncodedHeader { bytes, len: 1 + klen + clen }
     }
 
     /// Decodes a header from the start of `input`, returning it and its length in bytes.
@@ -216,28 +209,15 @@ impl SframeHeader {
     /// [`HeaderError::NonMinimalKeyId`] / [`HeaderError::NonMinimalCounter`] if a field
     /// is not in its unique minimal encoding.
     pub fn decode(input: &[u8]) -> Result<(Self, usize), HeaderError> {
-        let (&config, rest) = input.split_first().ok_or(HeaderError::Truncated {
-            needed: 1,
-            found: 0,
-        })?;
-        let truncated = |needed: usize| HeaderError::Truncated {
-            needed,
-            found: input.len(),
-        };
+        let (&config, rest) =
+            input.split_first().ok_or(HeaderError::Truncated { needed: 1, found: 0 })?;
+        let truncated = |needed: usize| HeaderError::Truncated { needed, found: input.len() };
         let (kid, klen) = read_field(config >> 4, rest).map_err(|(n, non_minimal)| {
-            if non_minimal {
-                HeaderError::NonMinimalKeyId
-            } else {
-                truncated(1 + n)
-            }
+            if non_minimal { HeaderError::NonMinimalKeyId } else { truncated(1 + n) }
         })?;
         let after_kid = rest.get(klen..).unwrap_or(&[]);
         let (ctr, clen) = read_field(config & 0x0f, after_kid).map_err(|(n, non_minimal)| {
-            if non_minimal {
-                HeaderError::NonMinimalCounter
-            } else {
-                truncated(1 + klen + n)
-            }
+            if non_minimal { HeaderError::NonMinimalCounter } else { truncated(1 + klen + n) }
         })?;
         Ok((Self::new(KeyId(kid), Counter(ctr)), 1 + klen + clen))
     }
@@ -256,13 +236,7 @@ mod tests {
 
     #[test]
     fn extended_values_round_trip() {
-        for &(kid, ctr) in &[
-            (8u64, 0u64),
-            (0, 8),
-            (255, 256),
-            (u64::MAX, u64::MAX),
-            (1 << 56, 9),
-        ] {
+        for &(kid, ctr) in &[(8u64, 0u64), (0, 8), (255, 256), (u64::MAX, u64::MAX), (1 << 56, 9)] {
             let h = SframeHeader::new(KeyId(kid), Counter(ctr));
             let e = h.encode();
             assert_eq!(e.as_bytes().len(), h.encoded_len());
@@ -281,48 +255,27 @@ mod tests {
 
     #[test]
     fn refuses_truncation() {
-        assert_eq!(
-            SframeHeader::decode(&[]),
-            Err(HeaderError::Truncated {
-                needed: 1,
-                found: 0
-            })
-        );
+        assert_eq!(SframeHeader::decode(&[]), Err(HeaderError::Truncated { needed: 1, found: 0 }));
         // KID of 2 bytes announced, 1 present.
         assert_eq!(
             SframeHeader::decode(&[0x90, 0x01]),
-            Err(HeaderError::Truncated {
-                needed: 3,
-                found: 2
-            })
+            Err(HeaderError::Truncated { needed: 3, found: 2 })
         );
         // CTR of 2 bytes announced after a 1-byte KID, 1 present.
         assert_eq!(
             SframeHeader::decode(&[0x89, 0x10, 0x01]),
-            Err(HeaderError::Truncated {
-                needed: 4,
-                found: 3
-            })
+            Err(HeaderError::Truncated { needed: 4, found: 3 })
         );
     }
 
     #[test]
     fn refuses_non_minimal() {
         // KID 7 as an extended one-byte field.
-        assert_eq!(
-            SframeHeader::decode(&[0x80, 0x07]),
-            Err(HeaderError::NonMinimalKeyId)
-        );
+        assert_eq!(SframeHeader::decode(&[0x80, 0x07]), Err(HeaderError::NonMinimalKeyId));
         // KID 0x10 in two bytes.
-        assert_eq!(
-            SframeHeader::decode(&[0x90, 0x00, 0x10]),
-            Err(HeaderError::NonMinimalKeyId)
-        );
+        assert_eq!(SframeHeader::decode(&[0x90, 0x00, 0x10]), Err(HeaderError::NonMinimalKeyId));
         // CTR 3 as an extended field.
-        assert_eq!(
-            SframeHeader::decode(&[0x08, 0x03]),
-            Err(HeaderError::NonMinimalCounter)
-        );
+        assert_eq!(SframeHeader::decode(&[0x08, 0x03]), Err(HeaderError::NonMinimalCounter));
         // CTR 0x0100 in three bytes.
         assert_eq!(
             SframeHeader::decode(&[0x0a, 0x00, 0x01, 0x00]),

@@ -39,11 +39,7 @@ const MAX_NH: usize = 64;
 
 fn label<const N: usize>(prefix: &[u8], kid: KeyId, suite: CipherSuite) -> [u8; N] {
     let mut out = [0u8; N];
-    let tail = kid
-        .value()
-        .to_be_bytes()
-        .into_iter()
-        .chain(suite.id().to_be_bytes());
+    let tail = kid.value().to_be_bytes().into_iter().chain(suite.id().to_be_bytes());
     for (dst, src) in out.iter_mut().zip(prefix.iter().copied().chain(tail)) {
         *dst = src;
     }
@@ -103,10 +99,7 @@ pub(crate) enum Prk {
 impl Prk {
     /// `HKDF-Extract("", ikm)` with the suite's hash; also returns the PRK bytes.
     pub(crate) fn extract(hash: KdfHash, ikm: &[u8]) -> (Self, SframeSecret) {
-        let mut secret = SframeSecret {
-            bytes: [0u8; MAX_NH],
-            len: 0,
-        };
+        let mut secret = SframeSecret { bytes: [0u8; MAX_NH], len: 0 };
         let prk = match hash {
             KdfHash::Sha256 => {
                 let (out, hk) = Hkdf::<Sha256>::extract(Some(&[]), ikm);
@@ -219,12 +212,7 @@ impl SframeKeyMaterial {
         prk.expand(&key_label(kid, suite), okm)?;
         let mut salt = [0u8; NONCE_LEN];
         prk.expand(&salt_label(kid, suite), &mut salt)?;
-        Ok(Self {
-            suite,
-            key,
-            key_len: nk,
-            salt: Salt(salt),
-        })
+        Ok(Self { suite, key, key_len: nk, salt: Salt(salt) })
     }
 
     /// The suite these keys are for.
@@ -264,18 +252,11 @@ mod tests {
         let l = key_label(KeyId::new(0x0123), CipherSuite::Aes128CtrHmacSha256_80);
         assert_eq!(&l[..22], b"SFrame 1.0 Secret key ");
         assert_eq!(&l[22..], &[0, 0, 0, 0, 0, 0, 1, 0x23, 0, 1]);
-        let s = salt_label(
-            KeyId::new(u64::MAX),
-            CipherSuite::ChaCha20Poly1305Sha256_128,
-        );
+        let s = salt_label(KeyId::new(u64::MAX), CipherSuite::ChaCha20Poly1305Sha256_128);
         assert_eq!(&s[..23], b"SFrame 1.0 Secret salt ");
         assert_eq!(
             &s[23..],
-            &[0xff; 8]
-                .iter()
-                .copied()
-                .chain([0xf0, 0x01])
-                .collect::<Vec<_>>()[..]
+            &[0xff; 8].iter().copied().chain([0xf0, 0x01]).collect::<Vec<_>>()[..]
         );
     }
 
@@ -300,9 +281,6 @@ mod tests {
             assert!(!s.contains("42"), "{s}");
             assert!(s.contains("redacted"));
         }
-        assert_eq!(
-            BaseKey::from_bytes(&[]).unwrap_err(),
-            SframeError::EmptyBaseKey
-        );
+        assert_eq!(BaseKey::from_bytes(&[]).unwrap_err(), SframeError::EmptyBaseKey);
     }
 }

@@ -88,10 +88,7 @@ pub fn ratchet_kid(generation: u64, step: u64, bits: u32) -> Result<KeyId, Sfram
         return Err(SframeError::RatchetStepOutOfRange { step, bits });
     }
     if generation >> (64 - bits) != 0 {
-        return Err(SframeError::GenerationOutOfRange {
-            generation,
-            bits: 64 - bits,
-        });
+        return Err(SframeError::GenerationOutOfRange { generation, bits: 64 - bits });
     }
     Ok(KeyId::new((generation << bits) | step))
 }
@@ -142,13 +139,7 @@ impl SenderKeyRatchet {
         base_key: BaseKey,
     ) -> Result<Self, SframeError> {
         ratchet_kid(generation, 0, bits)?;
-        Ok(Self {
-            suite,
-            generation,
-            bits,
-            step: 0,
-            base_key,
-        })
+        Ok(Self { suite, generation, bits, step: 0, base_key })
     }
 
     /// The current step.
@@ -192,17 +183,11 @@ impl SenderKeyRatchet {
     /// [`MAX_RATCHET_JUMP`] ahead. On error the ratchet is unchanged.
     pub fn advance_to(&mut self, step: u64) -> Result<(), SframeError> {
         if step < self.step {
-            return Err(SframeError::RatchetBackwards {
-                current: self.step,
-                requested: step,
-            });
+            return Err(SframeError::RatchetBackwards { current: self.step, requested: step });
         }
         ratchet_kid(self.generation, step, self.bits)?;
         if step - self.step > MAX_RATCHET_JUMP {
-            return Err(SframeError::RatchetStepOutOfRange {
-                step,
-                bits: self.bits,
-            });
+            return Err(SframeError::RatchetStepOutOfRange { step, bits: self.bits });
         }
         let mut key = self.base_key.clone();
         for _ in self.step..step {
@@ -245,18 +230,12 @@ mod tests {
     #[test]
     fn kid_layout() {
         assert_eq!(ratchet_kid(0x1234, 5, 4).unwrap(), KeyId::new(0x12345));
-        assert_eq!(
-            split_ratchet_kid(KeyId::new(0x12345), 4).unwrap(),
-            (0x1234, 5)
-        );
+        assert_eq!(split_ratchet_kid(KeyId::new(0x12345), 4).unwrap(), (0x1234, 5));
         assert!(ratchet_kid(0, 16, 4).is_err());
         assert!(ratchet_kid(1 << 60, 0, 4).is_err());
         assert!(ratchet_kid(0, 0, 0).is_err());
         assert!(ratchet_kid(0, 0, 64).is_err());
-        assert_eq!(
-            ratchet_kid(u64::MAX >> 63, 0, 63).unwrap(),
-            KeyId::new(1 << 63)
-        );
+        assert_eq!(ratchet_kid(u64::MAX >> 63, 0, 63).unwrap(), KeyId::new(1 << 63));
     }
 
     #[test]
@@ -271,10 +250,7 @@ mod tests {
         r.advance_to(3).unwrap();
         assert!(r.advance().is_err());
         assert_eq!(r.step(), 3);
-        assert!(matches!(
-            r.advance_to(1),
-            Err(SframeError::RatchetBackwards { .. })
-        ));
+        assert!(matches!(r.advance_to(1), Err(SframeError::RatchetBackwards { .. })));
         let mut wide = SenderKeyRatchet::new(
             CipherSuite::Aes128GcmSha256_128,
             0,

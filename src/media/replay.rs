@@ -51,11 +51,7 @@ impl ReplayWindow {
             }
             Some(newest) => {
                 let shift = ctr - newest;
-                self.seen = if shift >= REPLAY_WINDOW {
-                    0
-                } else {
-                    self.seen << shift
-                };
+                self.seen = if shift >= REPLAY_WINDOW { 0 } else { self.seen << shift };
                 self.seen |= 1;
                 self.newest = Some(ctr);
             }
@@ -84,10 +80,7 @@ mod tests {
         let mut w = ReplayWindow::default();
         for c in 0..300 {
             take(&mut w, c).unwrap();
-            assert_eq!(
-                take(&mut w, c),
-                Err(SframeError::Replay { kid: KID, ctr: c })
-            );
+            assert_eq!(take(&mut w, c), Err(SframeError::Replay { kid: KID, ctr: c }));
         }
     }
 
@@ -98,16 +91,9 @@ mod tests {
         take(&mut w, 1000 - 127).unwrap();
         assert_eq!(
             take(&mut w, 1000 - 128),
-            Err(SframeError::TooOld {
-                kid: KID,
-                ctr: 872,
-                newest: 1000
-            })
+            Err(SframeError::TooOld { kid: KID, ctr: 872, newest: 1000 })
         );
-        assert_eq!(
-            take(&mut w, 873),
-            Err(SframeError::Replay { kid: KID, ctr: 873 })
-        );
+        assert_eq!(take(&mut w, 873), Err(SframeError::Replay { kid: KID, ctr: 873 }));
         take(&mut w, 999).unwrap();
         // A jump past the whole window forgets everything older.
         take(&mut w, 5000).unwrap();

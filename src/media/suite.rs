@@ -88,10 +88,7 @@ impl CipherSuite {
     ///
     /// [`SframeError::UnsupportedCipherSuite`] for an id this crate does not implement.
     pub fn from_id(id: u16) -> Result<Self, SframeError> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.id() == id)
-            .ok_or(SframeError::UnsupportedCipherSuite(id))
+        Self::ALL.into_iter().find(|s| s.id() == id).ok_or(SframeError::UnsupportedCipherSuite(id))
     }
 
     /// The hash behind HKDF (and HMAC where used).
@@ -197,13 +194,7 @@ mod tests {
                 assert_eq!(s.nk(), nka + s.nh());
             }
         }
-        assert_eq!(
-            CipherSuite::from_id(0),
-            Err(SframeError::UnsupportedCipherSuite(0))
-        );
-        assert_eq!(
-            CipherSuite::try_from(0xF000),
-            Err(SframeError::UnsupportedCipherSuite(0xF000))
-        );
+        assert_eq!(CipherSuite::from_id(0), Err(SframeError::UnsupportedCipherSuite(0)));
+        assert_eq!(CipherSuite::try_from(0xF000), Err(SframeError::UnsupportedCipherSuite(0xF000)));
     }
 }

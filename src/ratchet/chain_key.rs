@@ -36,10 +36,7 @@ impl ChainKey {
     /// # Errors
     /// [`RatchetError::CounterExhausted`] when the counter is at `u32::MAX`.
     pub(crate) fn next_message_key(&mut self) -> Result<MessageKey, RatchetError> {
-        let next_counter = self
-            .counter
-            .checked_add(1)
-            .ok_or(RatchetError::CounterExhausted)?;
+        let next_counter = self.counter.checked_add(1).ok_or(RatchetError::CounterExhausted)?;
         let mac = hmac_sha256(&self.key);
         let message_key = MessageKey::new(mac_bytes(&mac, &[MESSAGE_KEY_SEED]), self.counter);
         self.key = mac_bytes(&mac, &[CHAIN_KEY_SEED]);
@@ -69,14 +66,10 @@ impl ChainKey {
         &self,
         counter: u32,
     ) -> Result<(ChainKey, Vec<MessageKey>), RatchetError> {
-        let skip = counter
-            .checked_sub(self.counter)
-            .ok_or(RatchetError::DuplicateMessage { counter })?;
+        let skip =
+            counter.checked_sub(self.counter).ok_or(RatchetError::DuplicateMessage { counter })?;
         if skip > MAX_SKIP {
-            return Err(RatchetError::TooFarAhead {
-                skip,
-                max: MAX_SKIP,
-            });
+            return Err(RatchetError::TooFarAhead { skip, max: MAX_SKIP });
         }
         let mut chain = self.clone();
         let mut skipped = Vec::new();
@@ -89,9 +82,7 @@ impl ChainKey {
 
 impl core::fmt::Debug for ChainKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ChainKey")
-            .field("counter", &self.counter)
-            .finish_non_exhaustive()
+        f.debug_struct("ChainKey").field("counter", &self.counter).finish_non_exhaustive()
     }
 }
 
@@ -103,9 +94,7 @@ mod tests {
     fn catch_up_matches_stepping() {
         let start = ChainKey::new(Zeroizing::new([9; 32]), 0);
         let mut stepped = start.clone();
-        let keys: Vec<_> = (0..5)
-            .map(|_| stepped.next_message_key().unwrap())
-            .collect();
+        let keys: Vec<_> = (0..5).map(|_| stepped.next_message_key().unwrap()).collect();
         let (key, chain, skipped) = start.catch_up(4).unwrap();
         assert_eq!(key.as_bytes(), keys[4].as_bytes());
         assert_eq!(chain.counter(), 5);
@@ -118,23 +107,14 @@ mod tests {
     #[test]
     fn limits_are_enforced() {
         let chain = ChainKey::new(Zeroizing::new([1; 32]), 10);
-        assert_eq!(
-            chain.catch_up(9).err(),
-            Some(RatchetError::DuplicateMessage { counter: 9 })
-        );
+        assert_eq!(chain.catch_up(9).err(), Some(RatchetError::DuplicateMessage { counter: 9 }));
         assert_eq!(
             chain.catch_up(10 + MAX_SKIP + 1).err(),
-            Some(RatchetError::TooFarAhead {
-                skip: MAX_SKIP + 1,
-                max: MAX_SKIP
-            })
+            Some(RatchetError::TooFarAhead { skip: MAX_SKIP + 1, max: MAX_SKIP })
         );
         assert!(chain.catch_up(10 + MAX_SKIP).is_ok());
         let mut last = ChainKey::new(Zeroizing::new([1; 32]), u32::MAX);
-        assert_eq!(
-            last.next_message_key().err(),
-            Some(RatchetError::CounterExhausted)
-        );
+        assert_eq!(last.next_message_key().err(), Some(RatchetError::CounterExhausted));
     }
 
     /// MK and CK' are HMAC-SHA256 of 0x01 and 0x02 under CK.

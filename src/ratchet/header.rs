@@ -71,10 +71,7 @@ mod tests {
         .encode();
         bytes[1] = 31; // the key's length prefix
         assert_eq!(Header::decode(&bytes), Err(RatchetError::MalformedHeader));
-        assert_eq!(
-            Header::decode(&[0xff; 8]),
-            Err(RatchetError::MalformedHeader)
-        );
+        assert_eq!(Header::decode(&[0xff; 8]), Err(RatchetError::MalformedHeader));
         assert_eq!(Header::decode(&[]), Err(RatchetError::MalformedHeader));
     }
 }

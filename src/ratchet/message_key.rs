@@ -56,18 +56,9 @@ impl MessageKey {
         let (cipher, nonce) = self.cipher();
         let aad = [ad.0.as_slice(), header].concat();
         // ChaCha20-Poly1305 refuses only plaintexts over 256 GiB.
-        cipher
-            .encrypt(
-                &nonce.into(),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| RatchetError::PlaintextTooLarge {
-                max: MAX_PLAINTEXT_LEN,
-                found: plaintext.len(),
-            })
+        cipher.encrypt(&nonce.into(), Payload { msg: plaintext, aad: &aad }).map_err(|_| {
+            RatchetError::PlaintextTooLarge { max: MAX_PLAINTEXT_LEN, found: plaintext.len() }
+        })
     }
 
     pub(crate) fn decrypt(
@@ -79,21 +70,13 @@ impl MessageKey {
         let (cipher, nonce) = self.cipher();
         let aad = [ad.0.as_slice(), header].concat();
         cipher
-            .decrypt(
-                &nonce.into(),
-                Payload {
-                    msg: ciphertext,
-                    aad: &aad,
-                },
-            )
+            .decrypt(&nonce.into(), Payload { msg: ciphertext, aad: &aad })
             .map_err(|_| RatchetError::AuthenticationFailed)
     }
 }
 
 impl core::fmt::Debug for MessageKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("MessageKey")
-            .field("counter", &self.counter)
-            .finish_non_exhaustive()
+        f.debug_struct("MessageKey").field("counter", &self.counter).finish_non_exhaustive()
     }
 }

@@ -136,10 +136,7 @@ impl DoubleRatchet {
 
     /// Bob's ratchet (§3.3 `RatchetInitBob`), before his first message.
     pub(crate) fn responder(shared_key: SharedKey, signed_prekey: DhKeyPair) -> ResponderStart {
-        ResponderStart {
-            root_key: RootKey::new(shared_key.0),
-            ratchet_key: signed_prekey,
-        }
+        ResponderStart { root_key: RootKey::new(shared_key.0), ratchet_key: signed_prekey }
     }
 
     /// Encrypts the next message (§3.4 `RatchetEncrypt`).
@@ -177,10 +174,7 @@ impl DoubleRatchet {
         rng: &mut R,
     ) -> Result<Vec<u8>, RatchetError> {
         let header = Header::decode(header_bytes)?;
-        let chain = self
-            .receiving
-            .iter()
-            .position(|c| c.ratchet_key == header.ratchet_key);
+        let chain = self.receiving.iter().position(|c| c.ratchet_key == header.ratchet_key);
 
         // A message ahead in a chain we know.
         if let Some((index, receiving)) =
@@ -198,18 +192,13 @@ impl DoubleRatchet {
 
         // A message we skipped over earlier.
         if let Some(index) = self.skipped.find(&header.ratchet_key, header.counter) {
-            let skipped = self
-                .skipped
-                .get(index)
-                .ok_or(RatchetError::AuthenticationFailed)?;
+            let skipped = self.skipped.get(index).ok_or(RatchetError::AuthenticationFailed)?;
             let plaintext = skipped.message_key.decrypt(ciphertext, ad, header_bytes)?;
             self.skipped.remove(index);
             return Ok(plaintext);
         }
         if chain.is_some() {
-            return Err(RatchetError::DuplicateMessage {
-                counter: header.counter,
-            });
+            return Err(RatchetError::DuplicateMessage { counter: header.counter });
         }
 
         // A new ratchet key: the peer has heard from us and turned the DH ratchet.
@@ -234,10 +223,8 @@ impl DoubleRatchet {
         self.sending = step.sending;
         self.ratchet_key = step.ratchet_key;
         self.root_key = step.root_key;
-        self.receiving.push_front(ReceivingChain {
-            ratchet_key: header.ratchet_key,
-            chain_key: receiving,
-        });
+        self.receiving
+            .push_front(ReceivingChain { ratchet_key: header.ratchet_key, chain_key: receiving });
         self.receiving.truncate(MAX_RECEIVING_CHAINS);
         Ok(plaintext)
     }
@@ -279,14 +266,10 @@ impl DoubleRatchet {
     pub(crate) fn from_record(state: &storage::SessionState) -> Result<Self, RecordError> {
         let invalid = |field| move |_| RecordError::InvalidField { field };
         if state.receiving_chains.len() > MAX_RECEIVING_CHAINS {
-            return Err(RecordError::InvalidField {
-                field: "receiving_chains",
-            });
+            return Err(RecordError::InvalidField { field: "receiving_chains" });
         }
         if state.skipped_keys.len() > MAX_SKIPPED_KEYS {
-            return Err(RecordError::InvalidField {
-                field: "skipped_keys",
-            });
+            return Err(RecordError::InvalidField { field: "skipped_keys" });
         }
         let receiving = state
             .receiving_chains

@@ -62,12 +62,7 @@ pub(crate) fn step<R: CryptoRng + ?Sized>(
     let (root_key, receiving) = root_key.advance(ours, theirs)?;
     let ratchet_key = DhKeyPair::generate(rng);
     let (root_key, sending) = root_key.advance(&ratchet_key, theirs)?;
-    Ok(RatchetStep {
-        root_key,
-        receiving,
-        ratchet_key,
-        sending,
-    })
+    Ok(RatchetStep { root_key, receiving, ratchet_key, sending })
 }
 
 impl core::fmt::Debug for RootKey {

@@ -39,11 +39,7 @@ impl SkippedKeys {
 
     /// Adds keys skipped in one chain, dropping the oldest keys past the cap.
     pub(crate) fn extend(&mut self, ratchet_key: DhPublicKey, keys: Vec<MessageKey>) {
-        self.0
-            .extend(keys.into_iter().map(|message_key| SkippedKey {
-                ratchet_key,
-                message_key,
-            }));
+        self.0.extend(keys.into_iter().map(|message_key| SkippedKey { ratchet_key, message_key }));
         while self.0.len() > MAX_SKIPPED_KEYS {
             self.0.pop_front();
         }
@@ -65,9 +61,7 @@ mod tests {
     use zeroize::Zeroizing;
 
     fn keys(range: std::ops::Range<u32>) -> Vec<MessageKey> {
-        range
-            .map(|counter| MessageKey::new(Zeroizing::new([counter as u8; 32]), counter))
-            .collect()
+        range.map(|counter| MessageKey::new(Zeroizing::new([counter as u8; 32]), counter)).collect()
     }
 
     #[test]

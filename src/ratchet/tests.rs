@@ -29,12 +29,7 @@ fn pair() -> Pair {
         .decrypt(&ad, &first.header, &first.ciphertext, &mut rng)
         .unwrap();
     assert_eq!(plaintext, b"hello");
-    Pair {
-        alice,
-        bob,
-        ad,
-        rng,
-    }
+    Pair { alice, bob, ad, rng }
 }
 
 impl Pair {
@@ -47,21 +42,11 @@ impl Pair {
     }
 
     fn bob_reads(&mut self, message: &Encrypted) -> Result<Vec<u8>, RatchetError> {
-        self.bob.decrypt(
-            &self.ad,
-            &message.header,
-            &message.ciphertext,
-            &mut self.rng,
-        )
+        self.bob.decrypt(&self.ad, &message.header, &message.ciphertext, &mut self.rng)
     }
 
     fn alice_reads(&mut self, message: &Encrypted) -> Result<Vec<u8>, RatchetError> {
-        self.alice.decrypt(
-            &self.ad,
-            &message.header,
-            &message.ciphertext,
-            &mut self.rng,
-        )
+        self.alice.decrypt(&self.ad, &message.header, &message.ciphertext, &mut self.rng)
     }
 }
 
@@ -97,12 +82,7 @@ fn out_of_order_within_and_across_chains() {
     pair.alice_reads(&reply).unwrap();
     let second: Vec<_> = (10..13u8).map(|i| pair.a_to_b(&[i])).collect();
     assert_eq!(pair.bob_reads(&second[2]).unwrap(), [12]);
-    for (message, expected) in [
-        (&first[1], 1),
-        (&second[0], 10),
-        (&first[3], 3),
-        (&first[0], 0),
-    ] {
+    for (message, expected) in [(&first[1], 1), (&second[0], 10), (&first[3], 3), (&first[0], 0)] {
         assert_eq!(pair.bob_reads(message).unwrap(), [expected]);
     }
     assert_eq!(pair.bob_reads(&second[1]).unwrap(), [11]);
@@ -117,14 +97,8 @@ fn duplicates_are_refused() {
     let b = pair.a_to_b(b"b");
     pair.bob_reads(&b).unwrap();
     pair.bob_reads(&a).unwrap();
-    assert_eq!(
-        pair.bob_reads(&a),
-        Err(RatchetError::DuplicateMessage { counter: 1 })
-    );
-    assert_eq!(
-        pair.bob_reads(&b),
-        Err(RatchetError::DuplicateMessage { counter: 2 })
-    );
+    assert_eq!(pair.bob_reads(&a), Err(RatchetError::DuplicateMessage { counter: 1 }));
+    assert_eq!(pair.bob_reads(&b), Err(RatchetError::DuplicateMessage { counter: 2 }));
 }
 
 #[test]
@@ -139,11 +113,9 @@ fn a_failed_decryption_changes_nothing() {
             let mut tampered = message.ciphertext.clone();
             tampered[position] ^= 0x40;
             let result = if which == 0 {
-                pair.bob
-                    .decrypt(&pair.ad, &message.header, &tampered, &mut pair.rng)
+                pair.bob.decrypt(&pair.ad, &message.header, &tampered, &mut pair.rng)
             } else {
-                pair.alice
-                    .decrypt(&pair.ad, &message.header, &tampered, &mut pair.rng)
+                pair.alice.decrypt(&pair.ad, &message.header, &tampered, &mut pair.rng)
             };
             assert_eq!(result, Err(RatchetError::AuthenticationFailed));
         }
@@ -151,11 +123,9 @@ fn a_failed_decryption_changes_nothing() {
         let last = header.len() - 1;
         header[last] ^= 1;
         let result = if which == 0 {
-            pair.bob
-                .decrypt(&pair.ad, &header, &message.ciphertext, &mut pair.rng)
+            pair.bob.decrypt(&pair.ad, &header, &message.ciphertext, &mut pair.rng)
         } else {
-            pair.alice
-                .decrypt(&pair.ad, &header, &message.ciphertext, &mut pair.rng)
+            pair.alice.decrypt(&pair.ad, &header, &message.ciphertext, &mut pair.rng)
         };
         assert!(result.is_err());
     }
@@ -173,10 +143,7 @@ fn a_jump_beyond_max_skip_is_refused_and_changes_nothing() {
     let before = snapshot(&pair.bob);
     assert_eq!(
         pair.bob_reads(&far),
-        Err(RatchetError::TooFarAhead {
-            skip: MAX_SKIP + 1,
-            max: MAX_SKIP
-        })
+        Err(RatchetError::TooFarAhead { skip: MAX_SKIP + 1, max: MAX_SKIP })
     );
     assert_eq!(snapshot(&pair.bob), before);
     // Exactly MAX_SKIP is allowed.

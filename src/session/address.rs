@@ -66,10 +66,7 @@ impl Address {
                 found: account.len(),
             });
         }
-        Ok(Self {
-            account,
-            device: device.into(),
-        })
+        Ok(Self { account, device: device.into() })
     }
 
     /// The account id.

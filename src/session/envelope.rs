@@ -32,21 +32,13 @@ pub(crate) enum Envelope {
 impl RatchetMessage {
     fn from_wire(message: wire::RatchetMessage) -> Result<Self, SessionError> {
         if message.ciphertext.len() < TAG_LEN {
-            return Err(SessionError::MalformedMessage {
-                reason: "ciphertext shorter than a tag",
-            });
+            return Err(SessionError::MalformedMessage { reason: "ciphertext shorter than a tag" });
         }
-        Ok(Self {
-            header: message.header,
-            ciphertext: message.ciphertext,
-        })
+        Ok(Self { header: message.header, ciphertext: message.ciphertext })
     }
 
     fn to_wire(&self) -> wire::RatchetMessage {
-        wire::RatchetMessage {
-            header: self.header.clone(),
-            ciphertext: self.ciphertext.clone(),
-        }
+        wire::RatchetMessage { header: self.header.clone(), ciphertext: self.ciphertext.clone() }
     }
 }
 
@@ -58,10 +50,8 @@ impl Envelope {
                 found: bytes.len(),
             });
         }
-        let envelope =
-            wire::Envelope::decode(bytes).map_err(|_| SessionError::MalformedMessage {
-                reason: "not a protobuf Envelope",
-            })?;
+        let envelope = wire::Envelope::decode(bytes)
+            .map_err(|_| SessionError::MalformedMessage { reason: "not a protobuf Envelope" })?;
         if envelope.version != WIRE_VERSION {
             return Err(SessionError::UnsupportedVersion {
                 expected: WIRE_VERSION,
@@ -74,18 +64,13 @@ impl Envelope {
             }
             Some(wire::envelope::Content::PrekeyMessage(prekey)) => {
                 let identity_key = IdentityKey::from_bytes(&prekey.identity_key).map_err(|_| {
-                    SessionError::MalformedMessage {
-                        reason: "invalid identity key",
-                    }
+                    SessionError::MalformedMessage { reason: "invalid identity key" }
                 })?;
-                let base_key = DhPublicKey::from_bytes(&prekey.base_key).map_err(|_| {
-                    SessionError::MalformedMessage {
-                        reason: "invalid base key",
-                    }
-                })?;
-                let message = prekey.message.ok_or(SessionError::MalformedMessage {
-                    reason: "no ratchet message",
-                })?;
+                let base_key = DhPublicKey::from_bytes(&prekey.base_key)
+                    .map_err(|_| SessionError::MalformedMessage { reason: "invalid base key" })?;
+                let message = prekey
+                    .message
+                    .ok_or(SessionError::MalformedMessage { reason: "no ratchet message" })?;
                 Ok(Self::PreKey(Box::new(PreKeyMessage {
                     identity_key,
                     base_key,
@@ -94,9 +79,7 @@ impl Envelope {
                     message: RatchetMessage::from_wire(message)?,
                 })))
             }
-            None => Err(SessionError::MalformedMessage {
-                reason: "empty envelope",
-            }),
+            None => Err(SessionError::MalformedMessage { reason: "empty envelope" }),
         }
     }
 
@@ -111,10 +94,6 @@ impl Envelope {
                 message: Some(prekey.message.to_wire()),
             }),
         };
-        wire::Envelope {
-            version: WIRE_VERSION,
-            content: Some(content),
-        }
-        .encode_to_vec()
+        wire::Envelope { version: WIRE_VERSION, content: Some(content) }.encode_to_vec()
     }
 }

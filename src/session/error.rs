@@ -33,12 +33,10 @@ pub enum SessionError {
         /// The version in the message.
         found: u32,
     },
-    /// There is no session with the address.
-    #[error("there is no session with {address}")]
-    NoSession {
-        /// The address.
-        address: Address,
-    },
+    /// There is no session with the address (or none that the message
+    /// belongs to).
+    #[error("there is no session for this message")]
+    NoSession,
     /// The address presented an identity key other than the one recorded
     /// for it. The user should compare safety numbers; the app may then
     /// accept the new key with

@@ -103,11 +103,7 @@ impl<S: ProtocolStore> SessionManager<S> {
 impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
     /// A manager drawing randomness from `rng` (deterministic tests).
     pub fn with_rng(address: Address, store: S, rng: R) -> Self {
-        Self {
-            address,
-            store,
-            rng: Mutex::new(rng),
-        }
+        Self { address, store, rng: Mutex::new(rng) }
     }
 
     /// The store.
@@ -128,9 +124,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
     }
 
     fn local_identity(&self) -> Result<IdentityKeyPair, SessionError> {
-        self.store
-            .local_identity()?
-            .ok_or(SessionError::NoLocalIdentity)
+        self.store.local_identity()?.ok_or(SessionError::NoLocalIdentity)
     }
 
     /// This device's public identity key.
@@ -189,10 +183,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
                 address: address.clone(),
                 identity_key: Box::new(presented),
             }),
-            None => Ok(Some(PeerIdentity {
-                key: presented,
-                verified: false,
-            })),
+            None => Ok(Some(PeerIdentity { key: presented, verified: false })),
         }
     }
 
@@ -242,10 +233,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
     /// # Errors
     /// A store error.
     pub fn has_session(&self, address: &Address) -> Result<bool, SessionError> {
-        Ok(self
-            .store
-            .load_session(address)?
-            .is_some_and(|record| record.has_current_session()))
+        Ok(self.store.load_session(address)?.is_some_and(|record| record.has_current_session()))
     }
 
     /// Encrypts `plaintext` to `address`, storing the advanced session
@@ -259,38 +247,17 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
     /// [`MAX_PLAINTEXT_LEN`](crate::protocol::MAX_PLAINTEXT_LEN), or a store
     /// error.
     pub fn encrypt(&self, address: &Address, plaintext: &[u8]) -> Result<Vec<u8>, SessionError> {
-        let no_session = || SessionError::NoSession {
-            address: address.clone(),
-        };
-        let mut record = self.store.load_session(address)?.ok_or_else(no_session)?;
-        let state = record.current.as_mut().ok_or_else(no_session)?;
-        if self
-            .store
-            .peer_identity(address)?
-            .is_some_and(|known| known.key != state.remote_identity)
-        {
+        let mut record = self.store.load_session(address)?.ok_or(SessionError::NoSession)?;
+        let session_identity = record.remote_identity().ok_or(SessionError::NoSession)?;
+        if self.store.peer_identity(address)?.is_some_and(|known| known.key != session_identity) {
             return Err(SessionError::UntrustedIdentity {
                 address: address.clone(),
-                identity_key: Box::new(state.remote_identity),
+                identity_key: Box::new(session_identity),
             });
         }
-        let encrypted = state.ratchet.encrypt(&state.associated_data(), plaintext)?;
-        let message = RatchetMessage {
-            header: encrypted.header,
-            ciphertext: encrypted.ciphertext,
-        };
-        let envelope = match state.pending_prekey {
-            Some(pending) => Envelope::PreKey(Box::new(PreKeyMessage {
-                identity_key: state.local_identity,
-                base_key: state.base_key,
-                signed_prekey_id: pending.signed_prekey_id,
-                one_time_prekey_id: pending.one_time_prekey_id,
-                message,
-            })),
-            None => Envelope::Ratchet(message),
-        };
+        let message = record.encrypt(plaintext)?;
         self.store.store_session(address, &record)?;
-        Ok(envelope.encode())
+        Ok(message)
     }
 
     /// Decrypts a message from `address`. Nothing is stored until the
@@ -325,55 +292,9 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         address: &Address,
         message: &RatchetMessage,
     ) -> Result<Decrypted<'_, S>, SessionError> {
-        let no_session = || SessionError::NoSession {
-            address: address.clone(),
-        };
-        let mut record = self.store.load_session(address)?.ok_or_else(no_session)?;
-        let mut first_error = None;
-        let candidates = record.current.iter_mut().map(|state| (None, state)).chain(
-            record
-                .previous
-                .iter_mut()
-                .enumerate()
-                .map(|(index, state)| (Some(index), state)),
-        );
-        let mut found = None;
-        for (index, state) in candidates {
-            let ad = state.associated_data();
-            let attempt = self.with_rng_locked(|rng| {
-                state
-                    .ratchet
-                    .decrypt(&ad, &message.header, &message.ciphertext, rng)
-            });
-            match attempt {
-                Ok(plaintext) => {
-                    // The peer has heard from us: stop repeating X3DH.
-                    state.pending_prekey = None;
-                    found = Some((index, plaintext));
-                    break;
-                }
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        let (index, plaintext) = match (found, first_error) {
-            (Some(found), _) => found,
-            (None, Some(error)) => return Err(error.into()),
-            (None, None) => return Err(no_session()),
-        };
-        if let Some(index) = index {
-            record.promote_previous(index);
-        }
-        Ok(Decrypted::new(
-            &self.store,
-            address,
-            plaintext,
-            record,
-            None,
-            None,
-            false,
-        ))
+        let mut record = self.store.load_session(address)?.ok_or(SessionError::NoSession)?;
+        let plaintext = self.with_rng_locked(|rng| record.decrypt_ratchet(message, rng))?;
+        Ok(Decrypted::new(&self.store, address, plaintext, record, None, None, false))
     }
 
     fn decrypt_prekey(
@@ -391,16 +312,13 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
 
         let new_peer_identity = self.check_identity(address, prekey.identity_key)?;
         let local = self.local_identity()?;
-        let signed = self.store.signed_prekey(prekey.signed_prekey_id)?.ok_or(
-            SessionError::UnknownSignedPreKey {
-                id: prekey.signed_prekey_id,
-            },
-        )?;
+        let signed = self
+            .store
+            .signed_prekey(prekey.signed_prekey_id)?
+            .ok_or(SessionError::UnknownSignedPreKey { id: prekey.signed_prekey_id })?;
         let one_time = match prekey.one_time_prekey_id {
             Some(id) => Some(
-                self.store
-                    .one_time_prekey(id)?
-                    .ok_or(SessionError::UnknownOneTimePreKey { id })?,
+                self.store.one_time_prekey(id)?.ok_or(SessionError::UnknownOneTimePreKey { id })?,
             ),
             None => None,
         };
@@ -451,13 +369,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         identity_key: IdentityKey,
         verified: bool,
     ) -> Result<(), SessionError> {
-        self.store.save_peer_identity(
-            address,
-            &PeerIdentity {
-                key: identity_key,
-                verified,
-            },
-        )?;
+        self.store.save_peer_identity(address, &PeerIdentity { key: identity_key, verified })?;
         Ok(())
     }
 
@@ -471,10 +383,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         let Some(peer) = self.store.peer_identity(address)? else {
             return Ok(None);
         };
-        Ok(Some(SafetyNumber::new(
-            (&self.address, &local),
-            (address, &peer.key),
-        )))
+        Ok(Some(SafetyNumber::new((&self.address, &local), (address, &peer.key))))
     }
 }
 

@@ -3,7 +3,11 @@
 
 use std::collections::VecDeque;
 
+use rand_core::CryptoRng;
 use zeroize::Zeroizing;
+
+use super::SessionError;
+use super::envelope::{Envelope, PreKeyMessage, RatchetMessage};
 
 use crate::keys::{DhPublicKey, IdentityKey, OneTimePreKeyId, SignedPreKeyId};
 use crate::proto::storage;
@@ -114,10 +118,98 @@ impl SessionRecord {
 
     /// Whether X3DH base key `base_key` started one of the sessions.
     pub(crate) fn has_base_key(&self, base_key: &DhPublicKey) -> bool {
-        self.current
-            .iter()
-            .chain(&self.previous)
-            .any(|state| state.base_key == *base_key)
+        self.current.iter().chain(&self.previous).any(|state| state.base_key == *base_key)
+    }
+
+    /// The peer's identity key in the current session.
+    pub fn remote_identity(&self) -> Option<IdentityKey> {
+        self.current.as_ref().map(|state| state.remote_identity)
+    }
+
+    /// Encrypts `plaintext` in the current session and returns the envelope
+    /// to send.
+    ///
+    /// This is the store-free core of
+    /// [`SessionManager::encrypt`](super::SessionManager::encrypt), for apps
+    /// that load and store records themselves: store the record before
+    /// sending the message, or a restart would reuse the message key.
+    ///
+    /// # Errors
+    /// [`SessionError::NoSession`] without a current session, or a
+    /// [`SessionError::Ratchet`] error for a plaintext over
+    /// [`MAX_PLAINTEXT_LEN`](crate::protocol::MAX_PLAINTEXT_LEN) or an
+    /// exhausted counter.
+    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, SessionError> {
+        let state = self.current.as_mut().ok_or(SessionError::NoSession)?;
+        let encrypted = state.ratchet.encrypt(&state.associated_data(), plaintext)?;
+        let message = RatchetMessage { header: encrypted.header, ciphertext: encrypted.ciphertext };
+        let envelope = match state.pending_prekey {
+            Some(pending) => Envelope::PreKey(Box::new(PreKeyMessage {
+                identity_key: state.local_identity,
+                base_key: state.base_key,
+                signed_prekey_id: pending.signed_prekey_id,
+                one_time_prekey_id: pending.one_time_prekey_id,
+                message,
+            })),
+            None => Envelope::Ratchet(message),
+        };
+        Ok(envelope.encode())
+    }
+
+    /// Decrypts a message in one of the record's sessions, changing the
+    /// record only if it authenticates.
+    ///
+    /// This is the store-free core of
+    /// [`SessionManager::decrypt`](super::SessionManager::decrypt) for
+    /// messages of existing sessions; a message that starts a new session
+    /// needs the device's prekeys and goes through the manager.
+    ///
+    /// # Errors
+    /// As [`SessionManager::decrypt`](super::SessionManager::decrypt);
+    /// [`SessionError::NoSession`] for a first message of a new session.
+    pub fn decrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        message: &[u8],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, SessionError> {
+        match Envelope::parse(message)? {
+            Envelope::Ratchet(message) => self.decrypt_ratchet(&message, rng),
+            Envelope::PreKey(prekey) if self.has_base_key(&prekey.base_key) => {
+                self.decrypt_ratchet(&prekey.message, rng)
+            }
+            Envelope::PreKey(_) => Err(SessionError::NoSession),
+        }
+    }
+
+    /// Tries the current session, then the previous ones, newest first; the
+    /// session the message decrypts in becomes the current one.
+    pub(crate) fn decrypt_ratchet<R: CryptoRng + ?Sized>(
+        &mut self,
+        message: &RatchetMessage,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, SessionError> {
+        let mut first_error = None;
+        let candidates =
+            self.current.iter_mut().map(|state| (None, state)).chain(
+                self.previous.iter_mut().enumerate().map(|(index, state)| (Some(index), state)),
+            );
+        for (index, state) in candidates {
+            let ad = state.associated_data();
+            match state.ratchet.decrypt(&ad, &message.header, &message.ciphertext, rng) {
+                Ok(plaintext) => {
+                    // The peer has heard from us: stop repeating X3DH.
+                    state.pending_prekey = None;
+                    if let Some(index) = index {
+                        self.promote_previous(index);
+                    }
+                    return Ok(plaintext);
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        Err(first_error.map_or(SessionError::NoSession, SessionError::from))
     }
 
     /// Whether the record has a session to encrypt in.
@@ -148,11 +240,7 @@ impl SessionRecord {
             return Err(RecordError::InvalidField { field: "previous" });
         }
         Ok(Self {
-            current: stored
-                .current
-                .as_ref()
-                .map(SessionState::from_record)
-                .transpose()?,
+            current: stored.current.as_ref().map(SessionState::from_record).transpose()?,
             previous: stored
                 .previous
                 .iter()

@@ -39,10 +39,7 @@ struct State {
 impl InMemoryStore {
     /// An empty store for the device with `identity`.
     pub fn new(identity: IdentityKeyPair) -> Self {
-        Self {
-            identity,
-            state: Mutex::new(State::default()),
-        }
+        Self { identity, state: Mutex::new(State::default()) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -82,9 +79,7 @@ impl SignedPreKeyStore for InMemoryStore {
     }
 
     fn save_signed_prekey(&self, prekey: &SignedPreKey) -> Result<(), StoreError> {
-        self.state()
-            .signed_prekeys
-            .insert(prekey.id(), prekey.clone());
+        self.state().signed_prekeys.insert(prekey.id(), prekey.clone());
         Ok(())
     }
 
@@ -100,9 +95,7 @@ impl OneTimePreKeyStore for InMemoryStore {
     }
 
     fn save_one_time_prekey(&self, prekey: &OneTimePreKey) -> Result<(), StoreError> {
-        self.state()
-            .one_time_prekeys
-            .insert(prekey.id(), prekey.clone());
+        self.state().one_time_prekeys.insert(prekey.id(), prekey.clone());
         Ok(())
     }
 
@@ -115,9 +108,7 @@ impl OneTimePreKeyStore for InMemoryStore {
 impl SessionStore for InMemoryStore {
     fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
         let encoded = self.state().sessions.get(address).cloned();
-        Ok(encoded
-            .map(|bytes| SessionRecord::from_bytes(&bytes))
-            .transpose()?)
+        Ok(encoded.map(|bytes| SessionRecord::from_bytes(&bytes)).transpose()?)
     }
 
     fn store_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {

@@ -74,15 +74,9 @@ impl PeerIdentity {
     pub fn from_record_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
         let stored: PeerIdentityRecord = record::decode(bytes)?;
         record::check_version(stored.version)?;
-        let key = IdentityKey::from_bytes(&stored.identity_key).map_err(|_| {
-            RecordError::InvalidField {
-                field: "identity_key",
-            }
-        })?;
-        Ok(Self {
-            key,
-            verified: stored.verified,
-        })
+        let key = IdentityKey::from_bytes(&stored.identity_key)
+            .map_err(|_| RecordError::InvalidField { field: "identity_key" })?;
+        Ok(Self { key, verified: stored.verified })
     }
 }
 
