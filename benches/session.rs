@@ -1,0 +1,335 @@
+//! Direct messages: a 100-byte message in a steady chain, a message that
+//! turns the DH ratchet, and a full session setup, each measured against
+//! its floor (the primitives the step must compute, called directly) and
+//! against one X25519 `diffie_hellman`, the anchor.
+//!
+//! Criterion reports each operation; then the bench measures anchor, floor
+//! and operation interleaved in rounds (so that machine drift hits all
+//! three alike) and prints the median ratios. Run with
+//! `cargo bench --bench session`.
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a benchmark: a failure is the bench aborting"
+)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
+use criterion::{BatchSize, Criterion};
+use ed25519_dalek::{Signer, SigningKey, Verifier};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use sotto::keys::{IdentityKeyPair, PreKeyBundle};
+use sotto::rng::{OsRng, os_rng};
+use sotto::session::{Address, SessionManager, SessionRecord};
+use sotto::store::{InMemoryStore, SessionStore};
+use x25519_dalek::{PublicKey, StaticSecret};
+
+const MESSAGE: [u8; 100] = [0x61; 100];
+
+fn alice() -> Address {
+    Address::new("alice", 1).unwrap()
+}
+
+fn bob() -> Address {
+    Address::new("bob", 1).unwrap()
+}
+
+fn manager(address: Address) -> SessionManager<InMemoryStore> {
+    let identity = IdentityKeyPair::generate(&mut os_rng());
+    SessionManager::new(address, InMemoryStore::new(identity))
+}
+
+/// Bob's manager and an encoded bundle of his, ready for Alice.
+fn bob_with_bundle() -> (SessionManager<InMemoryStore>, Vec<u8>) {
+    let bob = manager(bob());
+    let signed = bob.generate_signed_prekey(1.into()).unwrap();
+    let one_time = bob.generate_one_time_prekeys(1, 1).unwrap();
+    let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, one_time.first().copied());
+    (bob, bundle.to_bytes())
+}
+
+/// Session setup: bundle → first message → decrypted and committed.
+fn setup(
+    (alice_manager, bob_manager, bundle): (
+        SessionManager<InMemoryStore>,
+        SessionManager<InMemoryStore>,
+        Vec<u8>,
+    ),
+) {
+    alice_manager.process_bundle(&bob(), &bundle).unwrap();
+    let first = alice_manager.encrypt(&bob(), &MESSAGE).unwrap();
+    let plaintext = bob_manager.decrypt(&alice(), &first).unwrap().commit().unwrap();
+    assert_eq!(plaintext.len(), MESSAGE.len());
+}
+
+fn setup_input() -> (SessionManager<InMemoryStore>, SessionManager<InMemoryStore>, Vec<u8>) {
+    let (bob_manager, bundle) = bob_with_bundle();
+    (manager(alice()), bob_manager, bundle)
+}
+
+/// Alice's and Bob's session records after a first exchange both ways.
+fn established() -> (SessionRecord, SessionRecord) {
+    let (alice_manager, bob_manager, bundle) = setup_input();
+    alice_manager.process_bundle(&bob(), &bundle).unwrap();
+    let first = alice_manager.encrypt(&bob(), b"hi").unwrap();
+    bob_manager.decrypt(&alice(), &first).unwrap().commit().unwrap();
+    let reply = bob_manager.encrypt(&alice(), b"hi").unwrap();
+    alice_manager.decrypt(&bob(), &reply).unwrap().commit().unwrap();
+    (
+        alice_manager.store().load_session(&bob()).unwrap().unwrap(),
+        bob_manager.store().load_session(&alice()).unwrap().unwrap(),
+    )
+}
+
+struct Steady {
+    alice: SessionRecord,
+    bob: SessionRecord,
+    rng: OsRng,
+}
+
+impl Steady {
+    fn new() -> Self {
+        let (alice, bob) = established();
+        Self { alice, bob, rng: os_rng() }
+    }
+
+    /// One 100-byte message, Alice to Bob, in the same chain as the last.
+    fn message(&mut self) {
+        let envelope = self.alice.encrypt(&MESSAGE).unwrap();
+        black_box(self.bob.decrypt(&envelope, &mut self.rng).unwrap());
+    }
+
+    /// A message each way; each one's decryption turns the DH ratchet.
+    fn turn_both_ways(&mut self) {
+        let envelope = self.alice.encrypt(&MESSAGE).unwrap();
+        black_box(self.bob.decrypt(&envelope, &mut self.rng).unwrap());
+        let envelope = self.bob.encrypt(&MESSAGE).unwrap();
+        black_box(self.alice.decrypt(&envelope, &mut self.rng).unwrap());
+    }
+}
+
+/// The same message through the managers and an in-memory store (record
+/// decode and encode included).
+struct ThroughStore {
+    alice: SessionManager<InMemoryStore>,
+    bob: SessionManager<InMemoryStore>,
+}
+
+impl ThroughStore {
+    fn new() -> Self {
+        let (alice_manager, bob_manager, bundle) = setup_input();
+        alice_manager.process_bundle(&bob(), &bundle).unwrap();
+        let first = alice_manager.encrypt(&bob(), b"hi").unwrap();
+        bob_manager.decrypt(&alice(), &first).unwrap().commit().unwrap();
+        let reply = bob_manager.encrypt(&alice(), b"hi").unwrap();
+        alice_manager.decrypt(&bob(), &reply).unwrap().commit().unwrap();
+        Self { alice: alice_manager, bob: bob_manager }
+    }
+
+    fn message(&self) {
+        let envelope = self.alice.encrypt(&bob(), &MESSAGE).unwrap();
+        black_box(self.bob.decrypt(&alice(), &envelope).unwrap().commit().unwrap());
+    }
+}
+
+/// The primitives, called directly.
+struct Floor {
+    dh_secret: StaticSecret,
+    dh_public: PublicKey,
+    chain_key: [u8; 32],
+    signing: SigningKey,
+    signature: ed25519_dalek::Signature,
+}
+
+impl Floor {
+    fn new() -> Self {
+        let dh_secret = StaticSecret::from([7u8; 32]);
+        let dh_public = PublicKey::from(&StaticSecret::from([9u8; 32]));
+        let signing = SigningKey::from_bytes(&[3u8; 32]);
+        let signature = signing.sign(&[1u8; 58]);
+        Self { dh_secret, dh_public, chain_key: [5; 32], signing, signature }
+    }
+
+    /// The anchor: one X25519.
+    fn dh(&self) {
+        black_box(self.dh_secret.diffie_hellman(black_box(&self.dh_public)));
+    }
+
+    /// A new key pair: a fixed-base scalar multiplication.
+    fn keygen(&self) {
+        black_box(PublicKey::from(&StaticSecret::from(black_box([8u8; 32]))));
+    }
+
+    /// One side's symmetric work for one message: KDF_CK (two HMACs under
+    /// one key), the HKDF of the message keys, and the AEAD over 100 bytes.
+    fn message_side(&self, encrypt: bool, ciphertext: &[u8]) -> Vec<u8> {
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.chain_key).unwrap();
+        let mut message_key = mac.clone();
+        message_key.update(&[1]);
+        let message_key = message_key.finalize().into_bytes();
+        let mut next = mac;
+        next.update(&[2]);
+        black_box(next.finalize().into_bytes());
+        let mut okm = [0u8; 44];
+        Hkdf::<Sha256>::new(Some(&[0u8; 32]), &message_key).expand(b"info", &mut okm).unwrap();
+        let cipher = ChaCha20Poly1305::new_from_slice(&okm[..32]).unwrap();
+        let nonce: [u8; 12] = okm[32..].try_into().unwrap();
+        let aad = [0u8; 110];
+        if encrypt {
+            cipher.encrypt(&nonce.into(), Payload { msg: &MESSAGE, aad: &aad }).unwrap()
+        } else {
+            cipher.decrypt(&nonce.into(), Payload { msg: ciphertext, aad: &aad }).unwrap()
+        }
+    }
+
+    /// Encrypt + decrypt of one 100-byte message.
+    fn message(&self) {
+        let ciphertext = self.message_side(true, &[]);
+        black_box(self.message_side(false, &ciphertext));
+    }
+
+    /// A message each way, each decryption turning the ratchet: per turn,
+    /// two X25519 and one key generation, plus the symmetric work.
+    fn turn_both_ways(&self) {
+        for _ in 0..2 {
+            self.dh();
+            self.dh();
+            self.keygen();
+            self.message();
+        }
+    }
+
+    /// Session setup: verify the bundle's signature; Alice: EK and ratchet
+    /// key generation, DH1–DH4 and the first ratchet DH; Bob: DH1–DH4 and
+    /// a ratchet step (two DH and a key generation); one message.
+    fn setup(&self) {
+        self.signing.verifying_key().verify(&[1u8; 58], &self.signature).unwrap();
+        for _ in 0..11 {
+            self.dh();
+        }
+        for _ in 0..3 {
+            self.keygen();
+        }
+        self.message();
+    }
+}
+
+fn criterion_benches(c: &mut Criterion) {
+    let floor = Floor::new();
+    let mut group = c.benchmark_group("dm");
+    group.measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    group.bench_function("anchor: x25519 diffie_hellman", |b| b.iter(|| floor.dh()));
+    let mut steady = Steady::new();
+    group.bench_function("steady chain 100 B", |b| b.iter(|| steady.message()));
+    group.bench_function("floor: steady chain 100 B", |b| b.iter(|| floor.message()));
+    let through_store = ThroughStore::new();
+    group.bench_function("steady chain 100 B, in-memory store", |b| {
+        b.iter(|| through_store.message())
+    });
+    let mut turning = Steady::new();
+    group.bench_function("DH ratchet turn, both ways", |b| b.iter(|| turning.turn_both_ways()));
+    group
+        .bench_function("floor: DH ratchet turn, both ways", |b| b.iter(|| floor.turn_both_ways()));
+    group.sample_size(20);
+    group.bench_function("session setup", |b| {
+        b.iter_batched(setup_input, setup, BatchSize::SmallInput)
+    });
+    group.bench_function("floor: session setup", |b| b.iter(|| floor.setup()));
+    group.finish();
+}
+
+/// Times `iterations` calls of `f`.
+fn time(iterations: u32, mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iterations {
+        f();
+    }
+    start.elapsed()
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Anchor, floor and operation interleaved in rounds; prints the median
+/// ratios operation/floor and operation/anchor, with the spread of the
+/// first (min–max over rounds).
+fn interleaved_ratios() {
+    const ROUNDS: usize = 15;
+    let floor = Floor::new();
+    let mut steady = Steady::new();
+    let mut turning = Steady::new();
+    let through_store = ThroughStore::new();
+    type Op<'a> = Box<dyn FnMut() + 'a>;
+    let scenarios: Vec<(&str, u32, Op, Op)> = vec![
+        (
+            "steady chain, 100 B (encrypt + decrypt)",
+            400,
+            Box::new(|| steady.message()),
+            Box::new(|| floor.message()),
+        ),
+        (
+            "steady chain, 100 B, via manager + in-memory store",
+            200,
+            Box::new(|| through_store.message()),
+            Box::new(|| floor.message()),
+        ),
+        (
+            "DH ratchet turn (per message)",
+            50,
+            Box::new(|| turning.turn_both_ways()),
+            Box::new(|| floor.turn_both_ways()),
+        ),
+        ("session setup (bundle to decrypted)", 10, Box::new(|| {}), Box::new(|| floor.setup())),
+    ];
+    println!("\nInterleaved ratios ({ROUNDS} rounds; anchor = one X25519 diffie_hellman)");
+    println!("| operation | op / floor (median, min–max) | op / anchor | floor / anchor |");
+    println!("| --- | --- | --- | --- |");
+    for (name, iterations, mut op, mut floor_op) in scenarios {
+        let is_setup = name.starts_with("session setup");
+        let (mut vs_floor, mut vs_anchor, mut floor_vs_anchor) = (vec![], vec![], vec![]);
+        for _ in 0..ROUNDS {
+            let anchor = time(iterations, || floor.dh()).as_secs_f64();
+            let floor_time = time(iterations, &mut floor_op).as_secs_f64();
+            let op_time = if is_setup {
+                // Setup consumes fresh parties; make them outside the timing.
+                let inputs: Vec<_> = (0..iterations).map(|_| setup_input()).collect();
+                let start = Instant::now();
+                inputs.into_iter().for_each(setup);
+                start.elapsed().as_secs_f64()
+            } else {
+                time(iterations, &mut op).as_secs_f64()
+            };
+            vs_floor.push(op_time / floor_time);
+            vs_anchor.push(op_time / anchor);
+            floor_vs_anchor.push(floor_time / anchor);
+        }
+        let (min, max) =
+            vs_floor.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        // A ratchet turn is measured both ways: per message is half.
+        let per = if name.starts_with("DH ratchet") { 2.0 } else { 1.0 };
+        println!(
+            "| {name} | {:.2} ({min:.2}–{max:.2}) | {:.2} | {:.2} |",
+            median(&mut vs_floor),
+            median(&mut vs_anchor) / per,
+            median(&mut floor_vs_anchor) / per,
+        );
+    }
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    criterion_benches(&mut criterion);
+    criterion.final_summary();
+    interleaved_ratios();
+}
