@@ -36,6 +36,9 @@ pub enum X3dhError {
         /// Which DH (1 to 4, as numbered in the specification).
         dh: u8,
     },
+    /// An identity key is not a valid, non-weak Ed25519 point.
+    #[error("an identity key is not a valid Ed25519 point")]
+    InvalidIdentityKey,
 }
 
 /// The X3DH associated data `AD = IK_A ‖ IK_B`: 64 bytes, initiator first.
@@ -77,6 +80,10 @@ fn dh(
     Ok(())
 }
 
+fn identity_x25519(key: IdentityKey) -> Result<DhPublicKey, X3dhError> {
+    key.to_x25519().map(DhPublicKey::from).map_err(|_| X3dhError::InvalidIdentityKey)
+}
+
 fn new_ikm() -> Zeroizing<Vec<u8>> {
     let mut ikm = Zeroizing::new(Vec::with_capacity(5 * 32));
     ikm.extend_from_slice(&[0xFF; 32]);
@@ -95,7 +102,7 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
 ) -> Result<Initiated, X3dhError> {
     let ephemeral = DhKeyPair::generate(rng);
     let signed = bundle.signed_prekey();
-    let their_identity = bundle.identity_key().to_x25519().into();
+    let their_identity = identity_x25519(bundle.identity_key())?;
 
     let mut ikm = new_ikm();
     dh(&ours.to_x25519(), &signed.key(), 1, &mut ikm)?;
@@ -123,7 +130,7 @@ pub(crate) fn respond(
     their_base_key: &DhPublicKey,
 ) -> Result<(SharedKey, AssociatedData), X3dhError> {
     let mut ikm = new_ikm();
-    dh(signed.key_pair().secret(), &their_identity.to_x25519().into(), 1, &mut ikm)?;
+    dh(signed.key_pair().secret(), &identity_x25519(*their_identity)?, 1, &mut ikm)?;
     dh(&ours.to_x25519(), their_base_key, 2, &mut ikm)?;
     dh(signed.key_pair().secret(), their_base_key, 3, &mut ikm)?;
     if let Some(one_time) = one_time {

@@ -79,6 +79,14 @@ impl DhKeyPair {
         Self { secret, public }
     }
 
+    /// Rebuilds a key pair from a stored record that keeps both halves,
+    /// sparing the scalar multiplication. The record was written from a
+    /// consistent pair; a corrupted public half only makes the peer's
+    /// decryption fail.
+    pub(crate) fn from_stored(secret: &[u8; 32], public: DhPublicKey) -> Self {
+        Self { secret: StaticSecret::from(*secret), public }
+    }
+
     /// The secret scalar, for storing the key pair in an encrypted record.
     pub(crate) fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(self.secret.to_bytes())

@@ -23,10 +23,12 @@ pub const IDENTITY_KEY_LEN: usize = 32;
 
 /// A device's public identity key (Ed25519).
 ///
-/// Constructing one checks that the bytes are a valid, non-weak Ed25519
-/// point: a weak (small-order) key would give an all-zero X25519 output.
+/// Constructing one from bytes checks that they are a valid, non-weak
+/// Ed25519 point: a weak (small-order) key would give an all-zero X25519
+/// output. The key is kept as its 32-byte encoding and decompressed only
+/// when it verifies a signature or takes part in X3DH.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IdentityKey(VerifyingKey);
+pub struct IdentityKey([u8; IDENTITY_KEY_LEN]);
 
 impl IdentityKey {
     /// Parses a 32-byte Ed25519 public key.
@@ -35,35 +37,48 @@ impl IdentityKey {
     /// [`KeyError::InvalidLength`] for other lengths, [`KeyError::InvalidPoint`]
     /// if the bytes are not a point, [`KeyError::WeakKey`] for a small-order point.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
-        let bytes: &[u8; IDENTITY_KEY_LEN] = bytes.try_into().map_err(|_| {
+        let key = Self::from_stored_bytes(bytes)?;
+        key.decompress()?;
+        Ok(key)
+    }
+
+    /// Takes a key from a stored session record, checking only its length:
+    /// it was validated when the session was made, and a session's identity
+    /// keys enter only its associated data, which the AEAD authenticates.
+    pub(crate) fn from_stored_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let bytes: [u8; IDENTITY_KEY_LEN] = bytes.try_into().map_err(|_| {
             KeyError::InvalidLength { expected: IDENTITY_KEY_LEN, found: bytes.len() }
         })?;
-        let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPoint)?;
+        Ok(Self(bytes))
+    }
+
+    fn decompress(&self) -> Result<VerifyingKey, KeyError> {
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::InvalidPoint)?;
         if key.is_weak() {
             return Err(KeyError::WeakKey);
         }
-        Ok(Self(key))
+        Ok(key)
     }
 
     /// The 32-byte Ed25519 encoding.
     pub fn to_bytes(&self) -> [u8; IDENTITY_KEY_LEN] {
-        self.0.to_bytes()
+        self.0
     }
 
     /// The 32-byte Ed25519 encoding, borrowed.
     pub fn as_bytes(&self) -> &[u8; IDENTITY_KEY_LEN] {
-        self.0.as_bytes()
+        &self.0
     }
 
     /// The X25519 public key this identity key takes part in X3DH as.
-    pub(crate) fn to_x25519(self) -> PublicKey {
-        PublicKey::from(self.0.to_montgomery().to_bytes())
+    pub(crate) fn to_x25519(self) -> Result<PublicKey, KeyError> {
+        Ok(PublicKey::from(self.decompress()?.to_montgomery().to_bytes()))
     }
 
     /// Checks an Ed25519 signature made by this key (strict verification:
     /// non-canonical signatures and small-order components are refused).
     pub(crate) fn verify(&self, message: &[u8], signature: &Signature) -> bool {
-        self.0.verify_strict(message, signature).is_ok()
+        self.decompress().is_ok_and(|key| key.verify_strict(message, signature).is_ok())
     }
 }
 
@@ -139,7 +154,7 @@ impl IdentityKeyPair {
 
     /// The public identity key.
     pub fn public(&self) -> IdentityKey {
-        IdentityKey(self.signing.verifying_key())
+        IdentityKey(self.signing.verifying_key().to_bytes())
     }
 
     /// Signs `message` with Ed25519.
@@ -171,7 +186,7 @@ mod tests {
         let mut rng = test_rng(1);
         let pair = IdentityKeyPair::generate(&mut rng);
         let from_secret = PublicKey::from(&pair.to_x25519());
-        assert_eq!(from_secret.as_bytes(), pair.public().to_x25519().as_bytes());
+        assert_eq!(from_secret.as_bytes(), pair.public().to_x25519().unwrap().as_bytes());
     }
 
     #[test]

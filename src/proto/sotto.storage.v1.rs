@@ -56,6 +56,10 @@ pub struct SessionState {
     /// Present on the initiator until it has received a message in the session.
     #[prost(message, optional, tag = "12")]
     pub pending_prekey: ::core::option::Option<PendingPreKey>,
+    /// Our current ratchet public key (X25519, 32 bytes), kept so that loading
+    /// a session needs no scalar multiplication.
+    #[prost(bytes = "vec", tag = "13")]
+    pub ratchet_public_key: ::prost::alloc::vec::Vec<u8>,
 }
 /// One receiving chain.
 #[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]

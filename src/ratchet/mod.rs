@@ -239,6 +239,7 @@ impl DoubleRatchet {
     pub(crate) fn to_record(&self, state: &mut storage::SessionState) {
         state.root_key = self.root_key.as_bytes().to_vec();
         state.ratchet_private_key = self.ratchet_key.secret_bytes().to_vec();
+        state.ratchet_public_key = self.ratchet_key.public().to_bytes().to_vec();
         state.sending_chain_key = self.sending.as_bytes().to_vec();
         state.sending_counter = self.sending.counter();
         state.previous_counter = self.previous_counter;
@@ -294,10 +295,11 @@ impl DoubleRatchet {
         }
         Ok(Self {
             root_key: RootKey::new(record::secret32(&state.root_key, "root_key")?),
-            ratchet_key: DhKeyPair::from_secret_bytes(&*record::secret32(
-                &state.ratchet_private_key,
-                "ratchet_private_key",
-            )?),
+            ratchet_key: DhKeyPair::from_stored(
+                &*record::secret32(&state.ratchet_private_key, "ratchet_private_key")?,
+                DhPublicKey::from_bytes(&state.ratchet_public_key)
+                    .map_err(invalid("ratchet_public_key"))?,
+            ),
             sending: ChainKey::new(
                 record::secret32(&state.sending_chain_key, "sending_chain_key")?,
                 state.sending_counter,

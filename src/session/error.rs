@@ -45,9 +45,8 @@ pub enum SessionError {
     UntrustedIdentity {
         /// The address.
         address: Address,
-        /// The identity key it presented (boxed: an `IdentityKey` keeps its
-        /// decompressed point, and errors should stay small).
-        identity_key: Box<IdentityKey>,
+        /// The identity key it presented.
+        identity_key: IdentityKey,
     },
     /// The store has no identity key pair for this device.
     #[error("the store has no local identity")]

@@ -181,7 +181,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             Some(known) if known.key == presented => Ok(None),
             Some(_) => Err(SessionError::UntrustedIdentity {
                 address: address.clone(),
-                identity_key: Box::new(presented),
+                identity_key: presented,
             }),
             None => Ok(Some(PeerIdentity { key: presented, verified: false })),
         }
@@ -252,7 +252,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         if self.store.peer_identity(address)?.is_some_and(|known| known.key != session_identity) {
             return Err(SessionError::UntrustedIdentity {
                 address: address.clone(),
-                identity_key: Box::new(session_identity),
+                identity_key: session_identity,
             });
         }
         let message = record.encrypt(plaintext)?;

@@ -54,6 +54,7 @@ impl SessionState {
             base_key: self.base_key.to_bytes().to_vec(),
             root_key: Vec::new(),
             ratchet_private_key: Vec::new(),
+            ratchet_public_key: Vec::new(),
             sending_chain_key: Vec::new(),
             sending_counter: 0,
             previous_counter: 0,
@@ -70,7 +71,7 @@ impl SessionState {
 
     fn from_record(state: &storage::SessionState) -> Result<Self, RecordError> {
         let identity = |bytes: &[u8], field| {
-            IdentityKey::from_bytes(bytes).map_err(|_| RecordError::InvalidField { field })
+            IdentityKey::from_stored_bytes(bytes).map_err(|_| RecordError::InvalidField { field })
         };
         Ok(Self {
             ratchet: DoubleRatchet::from_record(state)?,
