@@ -15,11 +15,13 @@
 //! - [`store`]: the store traits the app implements, and an in-memory store;
 //! - [`verify`]: safety numbers;
 //! - [`media`]: SFrame frame encryption for calls;
+//! - [`call`]: call keys for 1:1 and group calls, agreed over DM sessions;
 //! - [`protocol`]: every constant; [`record`]: stored-record errors;
 //!   [`rng`]: randomness.
 //!
 //! Start with the [`session`] module's example.
 
+pub mod call;
 pub mod keys;
 pub mod media;
 pub mod protocol;

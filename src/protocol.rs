@@ -17,6 +17,17 @@ pub const SIGNED_PREKEY_LABEL: &[u8] = b"Sotto signed prekey v1";
 /// HKDF `info` of X3DH: `SK = HKDF-SHA256(salt = 0³², IKM = 0xFF³² ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4], info)`.
 pub const X3DH_INFO: &[u8] = b"Sotto X3DH v1";
 
+/// HKDF `info` of a session's exporter secret:
+/// `exporter = HKDF-SHA256(salt = 0³², IKM = SK, info)`, 32 bytes.
+pub const EXPORTER_INFO: &[u8] = b"Sotto session exporter v1";
+
+/// HKDF `info` prefix of a 1:1 call's per-direction SFrame base key:
+/// `HKDF-SHA256(salt = call id, IKM = exporter, info = CALL_KEY_LABEL ‖ IK_sender ‖ IK_receiver)`, 32 bytes.
+pub const CALL_KEY_LABEL: &[u8] = b"Sotto 1:1 call key v1";
+
+/// The longest call id, in bytes.
+pub const MAX_CALL_ID_LEN: usize = 255;
+
 /// HKDF `info` of the Double Ratchet's `KDF_RK`:
 /// `RK' ‖ CK = HKDF-SHA256(salt = RK, IKM = DH output, info)`, 64 bytes.
 pub const ROOT_KDF_INFO: &[u8] = b"Sotto ratchet root v1";

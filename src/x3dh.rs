@@ -23,7 +23,7 @@ use crate::keys::{
     DhKeyPair, DhPublicKey, IdentityKey, IdentityKeyPair, KeyError, OneTimePreKey, OneTimePreKeyId,
     SignedPreKey, SignedPreKeyId, VerifiedBundle, diffie_hellman,
 };
-use crate::protocol::X3DH_INFO;
+use crate::protocol::{EXPORTER_INFO, X3DH_INFO};
 
 /// Why X3DH failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -57,6 +57,15 @@ impl AssociatedData {
 
 /// The 32-byte secret X3DH agrees on, wiped when dropped.
 pub(crate) struct SharedKey(pub(crate) Zeroizing<[u8; 32]>);
+
+impl SharedKey {
+    /// The session's exporter secret: `HKDF(salt = 0x00 × 32, IKM = SK,
+    /// info = EXPORTER_INFO, L = 32)`, from which both sides derive keys
+    /// for other purposes (1:1 call keys) without touching the ratchet.
+    pub(crate) fn exporter_secret(&self) -> Zeroizing<[u8; 32]> {
+        hkdf_sha256::<32>(&[0u8; 32], self.0.as_ref(), EXPORTER_INFO)
+    }
+}
 
 /// What the initiator learns and must tell the responder.
 pub(crate) struct Initiated {

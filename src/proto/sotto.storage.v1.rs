@@ -60,6 +60,9 @@ pub struct SessionState {
     /// a session needs no scalar multiplication.
     #[prost(bytes = "vec", tag = "13")]
     pub ratchet_public_key: ::prost::alloc::vec::Vec<u8>,
+    /// The session's exporter secret (32 bytes, secret), derived from X3DH's SK.
+    #[prost(bytes = "vec", tag = "14")]
+    pub exporter_secret: ::prost::alloc::vec::Vec<u8>,
 }
 /// One receiving chain.
 #[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]

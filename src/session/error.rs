@@ -73,6 +73,9 @@ pub enum SessionError {
     /// The Double Ratchet refused the message.
     #[error(transparent)]
     Ratchet(#[from] RatchetError),
+    /// Call keys could not be derived.
+    #[error(transparent)]
+    Call(#[from] crate::call::CallError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -203,6 +203,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         let local = self.local_identity()?;
         let state = self.with_rng_locked(|rng| -> Result<_, SessionError> {
             let initiated = x3dh::initiate(&local, &bundle, rng)?;
+            let exporter_secret = initiated.shared_key.exporter_secret();
             let ratchet =
                 DoubleRatchet::initiator(initiated.shared_key, &initiated.signed_prekey, rng)?;
             Ok(SessionState {
@@ -215,6 +216,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
                     signed_prekey_id: initiated.signed_prekey_id,
                     one_time_prekey_id: initiated.one_time_prekey_id,
                 }),
+                exporter_secret,
             })
         })?;
         let mut session = self.store.load_session(address)?.unwrap_or_default();
@@ -329,6 +331,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             &prekey.identity_key,
             &prekey.base_key,
         )?;
+        let exporter_secret = shared_key.exporter_secret();
         let (ratchet, plaintext) = self.with_rng_locked(|rng| {
             DoubleRatchet::responder(shared_key, signed.key_pair().clone()).decrypt(
                 &ad,
@@ -344,6 +347,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             initiator: false,
             base_key: prekey.base_key,
             pending_prekey: None,
+            exporter_secret,
         });
         Ok(Decrypted::new(
             &self.store,
@@ -354,6 +358,20 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             prekey.one_time_prekey_id,
             true,
         ))
+    }
+
+    /// The SFrame keys of 1:1 call `call_id` with `address`, derived from
+    /// the current DM session (see [`SessionRecord::call_keys`]).
+    ///
+    /// # Errors
+    /// [`SessionError::NoSession`] without a session, a
+    /// [`SessionError::Call`] error, or a store error.
+    pub fn call_keys(
+        &self,
+        address: &Address,
+        call_id: &crate::call::CallId,
+    ) -> Result<crate::call::OneToOneCallKeys, SessionError> {
+        self.store.load_session(address)?.ok_or(SessionError::NoSession)?.call_keys(call_id)
     }
 
     /// Records `identity_key` as the identity of `address`, replacing any

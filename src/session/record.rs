@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 use super::SessionError;
 use super::envelope::{Envelope, PreKeyMessage, RatchetMessage};
+use crate::call::{CallId, OneToOneCallKeys};
 
 use crate::keys::{DhPublicKey, IdentityKey, OneTimePreKeyId, SignedPreKeyId};
 use crate::proto::storage;
@@ -34,6 +35,8 @@ pub(crate) struct SessionState {
     /// X3DH's EK_A: identifies the session to both sides.
     pub(crate) base_key: DhPublicKey,
     pub(crate) pending_prekey: Option<PendingPreKey>,
+    /// Derived from X3DH's SK; keys 1:1 calls.
+    pub(crate) exporter_secret: Zeroizing<[u8; 32]>,
 }
 
 impl SessionState {
@@ -55,6 +58,7 @@ impl SessionState {
             root_key: Vec::new(),
             ratchet_private_key: Vec::new(),
             ratchet_public_key: Vec::new(),
+            exporter_secret: self.exporter_secret.to_vec(),
             sending_chain_key: Vec::new(),
             sending_counter: 0,
             previous_counter: 0,
@@ -84,6 +88,7 @@ impl SessionState {
                 signed_prekey_id: pending.signed_prekey_id.into(),
                 one_time_prekey_id: pending.one_time_prekey_id.map(Into::into),
             }),
+            exporter_secret: record::secret32(&state.exporter_secret, "exporter_secret")?,
         })
     }
 }
@@ -211,6 +216,25 @@ impl SessionRecord {
             }
         }
         Err(first_error.map_or(SessionError::NoSession, SessionError::from))
+    }
+
+    /// The SFrame keys of 1:1 call `call_id`, derived from the current
+    /// session's exporter secret: both sides get the same two keys.
+    ///
+    /// Derive them once a message has been decrypted each way in the session
+    /// (the call's offer and answer), so that both sides use the same session.
+    ///
+    /// # Errors
+    /// [`SessionError::NoSession`] without a current session, or a
+    /// [`SessionError::Call`] error.
+    pub fn call_keys(&self, call_id: &CallId) -> Result<OneToOneCallKeys, SessionError> {
+        let state = self.current.as_ref().ok_or(SessionError::NoSession)?;
+        Ok(OneToOneCallKeys::derive(
+            &state.exporter_secret,
+            call_id,
+            &state.local_identity,
+            &state.remote_identity,
+        )?)
     }
 
     /// Whether the record has a session to encrypt in.

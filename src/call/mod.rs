@@ -1,0 +1,258 @@
+//! Call keys: the SFrame base keys of voice and video calls, agreed over DM
+//! sessions so that the service that relays the media never learns them.
+//!
+//! - **1:1 calls** ([`OneToOneCallKeys`]): both sides derive the same two
+//!   per-direction base keys from their DM session's exporter secret and
+//!   the call id; nothing extra is sent.
+//! - **Group calls**: see the group-call types of this module (each
+//!   participant's random sender secret travels to every other participant
+//!   over their DM sessions).
+//!
+//! docs/PROTOCOL.md §9 gives the derivations exactly.
+//!
+//! ```
+//! # use sotto::keys::{IdentityKeyPair, PreKeyBundle};
+//! # use sotto::session::{Address, SessionManager};
+//! # use sotto::store::InMemoryStore;
+//! use sotto::call::CallId;
+//! use sotto::media::CipherSuite;
+//! # let mut rng = sotto::rng::os_rng();
+//! # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+//! # let alice = SessionManager::new(a.clone(), InMemoryStore::new(IdentityKeyPair::generate(&mut rng)));
+//! # let bob = SessionManager::new(b.clone(), InMemoryStore::new(IdentityKeyPair::generate(&mut rng)));
+//! # let bundle = PreKeyBundle::new(bob.identity_key()?, bob.generate_signed_prekey(1.into())?, None);
+//! # alice.process_bundle(&b, &bundle.to_bytes())?;
+//! # let offer = alice.encrypt(&b, b"call offer")?;
+//! # bob.decrypt(&a, &offer)?.commit()?;
+//! // Alice and Bob have a DM session; the call's signalling named a call id.
+//! let call = CallId::new(*b"call-2026-11-25-0001")?;
+//! let suite = CipherSuite::Aes128GcmSha256_128;
+//! let on_alice = alice.call_keys(&b, &call)?;
+//! let on_bob = bob.call_keys(&a, &call)?;
+//!
+//! let mut alice_sends = on_alice.sender(suite)?;
+//! let mut bob_receives = on_bob.receiver(suite)?;
+//! let frame = alice_sends.encrypt(b"", b"an opus frame")?;
+//! assert_eq!(bob_receives.decrypt(b"", &frame)?, b"an opus frame");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use core::fmt;
+
+use crate::kdf::hkdf_sha256;
+use crate::keys::IdentityKey;
+use crate::media::{BaseKey, CipherSuite, KeyId, SframeError, SframeReceiver, SframeSender};
+use crate::protocol::{CALL_KEY_LABEL, MAX_CALL_ID_LEN};
+
+/// The KID of the direction whose sender has the lower identity key (as
+/// bytes) in a 1:1 call; the other direction uses [`ONE_TO_ONE_KID_HIGH`].
+pub const ONE_TO_ONE_KID_LOW: u64 = 0;
+
+/// The KID of the direction whose sender has the higher identity key.
+pub const ONE_TO_ONE_KID_HIGH: u64 = 1;
+
+/// Why call keys could not be made or used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// A call id must be 1 to [`MAX_CALL_ID_LEN`] bytes.
+    #[error("a call id must be 1 to {max} bytes, found {found}")]
+    InvalidCallId {
+        /// The limit.
+        max: usize,
+        /// The id's length.
+        found: usize,
+    },
+    /// Both ends of a 1:1 call have the same identity key: the two
+    /// directions would share a key and reuse nonces.
+    #[error("both ends of the call have the same identity key")]
+    SameIdentity,
+    /// SFrame refused a key.
+    #[error(transparent)]
+    Sframe(#[from] SframeError),
+}
+
+/// The id of a call, chosen by the app's signalling (1 to 255 bytes).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CallId(Vec<u8>);
+
+impl CallId {
+    /// A call id from its bytes.
+    ///
+    /// # Errors
+    /// [`CallError::InvalidCallId`] if empty or longer than [`MAX_CALL_ID_LEN`].
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, CallError> {
+        let bytes = bytes.into();
+        if bytes.is_empty() || bytes.len() > MAX_CALL_ID_LEN {
+            return Err(CallError::InvalidCallId { max: MAX_CALL_ID_LEN, found: bytes.len() });
+        }
+        Ok(Self(bytes))
+    }
+
+    /// The id's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CallId({})", String::from_utf8_lossy(&self.0))
+    }
+}
+
+/// One direction of a 1:1 call: its KID and SFrame base key.
+pub struct DirectionKey {
+    kid: KeyId,
+    base_key: BaseKey,
+}
+
+impl DirectionKey {
+    /// The SFrame key id of this direction.
+    pub fn kid(&self) -> KeyId {
+        self.kid
+    }
+
+    /// The SFrame base key of this direction.
+    pub fn base_key(&self) -> &BaseKey {
+        &self.base_key
+    }
+}
+
+impl fmt::Debug for DirectionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectionKey").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+/// The two per-direction SFrame keys of a 1:1 call, as seen from one side.
+#[derive(Debug)]
+pub struct OneToOneCallKeys {
+    send: DirectionKey,
+    receive: DirectionKey,
+}
+
+impl OneToOneCallKeys {
+    /// Derives the keys of call `call_id` from a DM session's exporter secret.
+    pub(crate) fn derive(
+        exporter_secret: &[u8; 32],
+        call_id: &CallId,
+        local: &IdentityKey,
+        remote: &IdentityKey,
+    ) -> Result<Self, CallError> {
+        if local == remote {
+            return Err(CallError::SameIdentity);
+        }
+        let direction = |sender: &IdentityKey, receiver: &IdentityKey| {
+            let info = [CALL_KEY_LABEL, sender.as_bytes(), receiver.as_bytes()].concat();
+            let key = hkdf_sha256::<32>(call_id.as_bytes(), exporter_secret, &info);
+            let kid = if sender.as_bytes() < receiver.as_bytes() {
+                ONE_TO_ONE_KID_LOW
+            } else {
+                ONE_TO_ONE_KID_HIGH
+            };
+            Ok::<_, CallError>(DirectionKey {
+                kid: KeyId::new(kid),
+                base_key: BaseKey::from_bytes(key.as_ref())?,
+            })
+        };
+        Ok(Self { send: direction(local, remote)?, receive: direction(remote, local)? })
+    }
+
+    /// The key this side sends with.
+    pub fn send(&self) -> &DirectionKey {
+        &self.send
+    }
+
+    /// The key this side receives with.
+    pub fn receive(&self) -> &DirectionKey {
+        &self.receive
+    }
+
+    /// An SFrame sender for this side's frames.
+    ///
+    /// **Warning:** make one sender per call and keep it for the call's
+    /// length: a second sender would start its counter at 0 again and reuse
+    /// nonces.
+    ///
+    /// # Errors
+    /// [`SframeError`] if the suite refuses the key.
+    pub fn sender(&self, suite: CipherSuite) -> Result<SframeSender, SframeError> {
+        SframeSender::new(suite, self.send.kid, &self.send.base_key)
+    }
+
+    /// An SFrame receiver for the other side's frames.
+    ///
+    /// # Errors
+    /// [`SframeError`] if the suite refuses the key.
+    pub fn receiver(&self, suite: CipherSuite) -> Result<SframeReceiver, SframeError> {
+        let mut receiver = SframeReceiver::new();
+        receiver.add_key(suite, self.receive.kid, &self.receive.base_key)?;
+        Ok(receiver)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::IdentityKeyPair;
+    use crate::rng::test_rng;
+
+    #[test]
+    fn both_sides_agree_per_direction_and_directions_differ() {
+        let mut rng = test_rng(40);
+        let (a, b) = (
+            IdentityKeyPair::generate(&mut rng).public(),
+            IdentityKeyPair::generate(&mut rng).public(),
+        );
+        let call = CallId::new(*b"call").unwrap();
+        let on_a = OneToOneCallKeys::derive(&[9; 32], &call, &a, &b).unwrap();
+        let on_b = OneToOneCallKeys::derive(&[9; 32], &call, &b, &a).unwrap();
+        assert_eq!(
+            on_a.send().base_key().expose_secret(),
+            on_b.receive().base_key().expose_secret()
+        );
+        assert_eq!(
+            on_a.receive().base_key().expose_secret(),
+            on_b.send().base_key().expose_secret()
+        );
+        assert_ne!(
+            on_a.send().base_key().expose_secret(),
+            on_a.receive().base_key().expose_secret()
+        );
+        assert_eq!(on_a.send().kid(), on_b.receive().kid());
+        assert_ne!(on_a.send().kid(), on_a.receive().kid());
+    }
+
+    #[test]
+    fn another_call_or_session_gives_other_keys() {
+        let mut rng = test_rng(41);
+        let (a, b) = (
+            IdentityKeyPair::generate(&mut rng).public(),
+            IdentityKeyPair::generate(&mut rng).public(),
+        );
+        let keys = |exporter: [u8; 32], call: &[u8]| {
+            let call = CallId::new(call).unwrap();
+            OneToOneCallKeys::derive(&exporter, &call, &a, &b)
+                .unwrap()
+                .send()
+                .base_key()
+                .expose_secret()
+                .to_vec()
+        };
+        assert_ne!(keys([1; 32], b"one"), keys([1; 32], b"two"));
+        assert_ne!(keys([1; 32], b"one"), keys([2; 32], b"one"));
+    }
+
+    #[test]
+    fn refuses_bad_ids_and_self_calls() {
+        assert!(matches!(CallId::new(Vec::new()), Err(CallError::InvalidCallId { found: 0, .. })));
+        assert!(CallId::new(vec![0; MAX_CALL_ID_LEN + 1]).is_err());
+        let key = IdentityKeyPair::generate(&mut test_rng(42)).public();
+        let call = CallId::new(*b"x").unwrap();
+        assert_eq!(
+            OneToOneCallKeys::derive(&[0; 32], &call, &key, &key).err(),
+            Some(CallError::SameIdentity)
+        );
+    }
+}
