@@ -14,8 +14,12 @@
 //! message if it is interrupted (see [`ProtocolStore::commit`]).
 
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::InMemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{RecordKind, SqliteStore, SqliteStoreError, StorageKey};
 
 use crate::keys::{
     IdentityKey, IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId,

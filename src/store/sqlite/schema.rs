@@ -1,0 +1,175 @@
+//! The schema, its version and its migrations (docs/STORAGE.md §2, §6).
+//!
+//! A Sotto store is an SQLite database whose `PRAGMA application_id` is
+//! [`APPLICATION_ID`] and whose `PRAGMA user_version` is its schema version.
+//! Migration `n` takes a database from version `n - 1` to `n`; version 0 is
+//! the empty database, so creating a store is migrating it from 0. All the
+//! migrations an open needs run in one transaction with the version update:
+//! a crash leaves the old version or the new one.
+//!
+//! Every version keeps the `meta` table and its `database_id` and
+//! `key_check` rows as they are, so that any version can check the storage
+//! key before it migrates.
+
+use rusqlite::{Connection, OptionalExtension as _, Transaction};
+
+use super::SqliteStoreError;
+use super::seal::DATABASE_ID_LEN;
+
+/// The `application_id` of every Sotto store: `"Sott"` in ASCII.
+pub(super) const APPLICATION_ID: u32 = 0x536F_7474;
+
+/// The schema version this build writes, and the newest it opens.
+pub(super) const SCHEMA_VERSION: u32 = 1;
+
+/// The `meta` row holding the database's random id.
+pub(super) const META_DATABASE_ID: &str = "database_id";
+
+/// The `meta` row holding the key check: an empty record sealed as
+/// [`RecordKind::KeyCheck`](super::RecordKind::KeyCheck).
+pub(super) const META_KEY_CHECK: &str = "key_check";
+
+/// One step of the schema.
+#[derive(Clone, Copy)]
+pub(super) struct Migration {
+    /// The version this step produces.
+    pub(super) to: u32,
+    /// What it does, inside the migration's transaction.
+    pub(super) apply: fn(&Connection) -> rusqlite::Result<()>,
+}
+
+/// The schema of version 1.
+const V1: &str = "
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL
+) STRICT;
+CREATE TABLE local_identity (
+    id    INTEGER PRIMARY KEY CHECK (id = 0),
+    value BLOB NOT NULL
+) STRICT;
+CREATE TABLE peer_identities (
+    address_id BLOB PRIMARY KEY NOT NULL CHECK (length(address_id) = 32),
+    value      BLOB NOT NULL
+) STRICT;
+CREATE TABLE signed_prekeys (
+    id    INTEGER PRIMARY KEY CHECK (id BETWEEN 0 AND 4294967295),
+    value BLOB NOT NULL
+) STRICT;
+CREATE TABLE one_time_prekeys (
+    id    INTEGER PRIMARY KEY CHECK (id BETWEEN 0 AND 4294967295),
+    value BLOB NOT NULL
+) STRICT;
+CREATE TABLE sessions (
+    address_id BLOB PRIMARY KEY NOT NULL CHECK (length(address_id) = 32),
+    value      BLOB NOT NULL
+) STRICT;
+";
+
+/// The migrations, in order: `MIGRATIONS[n - 1].to == n`.
+pub(super) const MIGRATIONS: &[Migration] =
+    &[Migration { to: 1, apply: |connection| connection.execute_batch(V1) }];
+
+/// The schema version and application id found in a file, read without
+/// writing.
+pub(super) struct Header {
+    pub(super) application_id: u32,
+    pub(super) user_version: i64,
+}
+
+/// Reads the header fields. A file that is not an SQLite database fails
+/// here with [`SqliteStoreError::NotADatabase`].
+pub(super) fn read_header(connection: &Connection) -> Result<Header, SqliteStoreError> {
+    let application_id: i32 =
+        connection.pragma_query_value(None, "application_id", |row| row.get(0))?;
+    let user_version: i64 =
+        connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    Ok(Header { application_id: application_id.cast_unsigned(), user_version })
+}
+
+/// Runs SQLite's `quick_check` (a scan of every page: finds a truncated file
+/// or a damaged b-tree) without writing.
+pub(super) fn quick_check(connection: &Connection) -> Result<(), SqliteStoreError> {
+    let mut statement = connection.prepare("PRAGMA quick_check")?;
+    let findings: Vec<String> =
+        statement.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+    match findings.as_slice() {
+        [only] if only == "ok" => Ok(()),
+        _ => Err(SqliteStoreError::Corrupt { detail: findings.join("; ") }),
+    }
+}
+
+/// The schema version of `header`, if this build can open it.
+pub(super) fn supported_version(header: &Header, latest: u32) -> Result<u32, SqliteStoreError> {
+    if header.application_id != APPLICATION_ID {
+        return Err(SqliteStoreError::NotASottoStore {
+            expected: APPLICATION_ID,
+            found: header.application_id,
+        });
+    }
+    match u32::try_from(header.user_version) {
+        // A store is created in one transaction with its version.
+        Ok(0) => Err(SqliteStoreError::Corrupt { detail: "schema version 0".into() }),
+        Ok(version) if version <= latest => Ok(version),
+        _ => Err(SqliteStoreError::UnsupportedSchemaVersion {
+            max: latest,
+            found: header.user_version,
+        }),
+    }
+}
+
+/// Takes the database from version `from` to the last of `migrations`,
+/// inside `transaction`; returns the new version.
+pub(super) fn migrate(
+    transaction: &Transaction<'_>,
+    from: u32,
+    migrations: &[Migration],
+) -> Result<u32, SqliteStoreError> {
+    let mut version = from;
+    for migration in migrations.iter().filter(|migration| migration.to > from) {
+        if migration.to != version.saturating_add(1) {
+            return Err(SqliteStoreError::Corrupt {
+                detail: format!("no migration from schema version {version}"),
+            });
+        }
+        (migration.apply)(transaction)?;
+        version = migration.to;
+    }
+    transaction.pragma_update(None, "user_version", version)?;
+    Ok(version)
+}
+
+/// Reads the database id and the key check from `meta`.
+pub(super) fn read_meta(
+    connection: &Connection,
+) -> Result<([u8; DATABASE_ID_LEN], Vec<u8>), SqliteStoreError> {
+    let missing = |row: &str| SqliteStoreError::Corrupt { detail: format!("no meta row {row}") };
+    let mut statement = connection.prepare("SELECT value FROM meta WHERE name = ?1")?;
+    let mut read = |name: &str| -> Result<Vec<u8>, SqliteStoreError> {
+        statement.query_row([name], |row| row.get(0)).optional()?.ok_or_else(|| missing(name))
+    };
+    let database_id = read(META_DATABASE_ID)?;
+    let key_check = read(META_KEY_CHECK)?;
+    let database_id = database_id.as_slice().try_into().map_err(|_| SqliteStoreError::Corrupt {
+        detail: format!("database id of {} bytes", database_id.len()),
+    })?;
+    Ok((database_id, key_check))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order() {
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.to as usize, index + 1);
+        }
+        assert_eq!(MIGRATIONS.last().unwrap().to, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn application_id_spells_sott() {
+        assert_eq!(&APPLICATION_ID.to_be_bytes(), b"Sott");
+    }
+}
