@@ -1,0 +1,208 @@
+//! Media: SFrame (RFC 9605) senders and receivers, and the keys of 1:1
+//! calls derived from DM sessions.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use sotto::media::{self, BaseKey, KeyId};
+use zeroize::Zeroizing;
+
+use crate::SottoError;
+
+/// An SFrame cipher suite (RFC 9605 §4.5, plus Sotto's ChaCha20-Poly1305).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum CipherSuite {
+    /// 0x0001: AES-128-CTR with HMAC-SHA256, 80-bit tag.
+    Aes128CtrHmacSha256_80,
+    /// 0x0002: AES-128-CTR with HMAC-SHA256, 64-bit tag.
+    Aes128CtrHmacSha256_64,
+    /// 0x0003: AES-128-CTR with HMAC-SHA256, 32-bit tag.
+    Aes128CtrHmacSha256_32,
+    /// 0x0004: AES-128-GCM, HKDF-SHA256.
+    Aes128GcmSha256_128,
+    /// 0x0005: AES-256-GCM, HKDF-SHA512.
+    Aes256GcmSha512_128,
+    /// 0x0006: AES-256-CTR with HMAC-SHA512, 80-bit tag.
+    Aes256CtrHmacSha512_80,
+    /// 0x0007: AES-256-CTR with HMAC-SHA512, 64-bit tag.
+    Aes256CtrHmacSha512_64,
+    /// 0x0008: AES-256-CTR with HMAC-SHA512, 32-bit tag.
+    Aes256CtrHmacSha512_32,
+    /// 0xF001 (private use): ChaCha20-Poly1305, HKDF-SHA256.
+    ChaCha20Poly1305Sha256_128,
+}
+
+impl From<CipherSuite> for media::CipherSuite {
+    fn from(suite: CipherSuite) -> Self {
+        match suite {
+            CipherSuite::Aes128CtrHmacSha256_80 => Self::Aes128CtrHmacSha256_80,
+            CipherSuite::Aes128CtrHmacSha256_64 => Self::Aes128CtrHmacSha256_64,
+            CipherSuite::Aes128CtrHmacSha256_32 => Self::Aes128CtrHmacSha256_32,
+            CipherSuite::Aes128GcmSha256_128 => Self::Aes128GcmSha256_128,
+            CipherSuite::Aes256GcmSha512_128 => Self::Aes256GcmSha512_128,
+            CipherSuite::Aes256CtrHmacSha512_80 => Self::Aes256CtrHmacSha512_80,
+            CipherSuite::Aes256CtrHmacSha512_64 => Self::Aes256CtrHmacSha512_64,
+            CipherSuite::Aes256CtrHmacSha512_32 => Self::Aes256CtrHmacSha512_32,
+            CipherSuite::ChaCha20Poly1305Sha256_128 => Self::ChaCha20Poly1305Sha256_128,
+        }
+    }
+}
+
+fn base_key(bytes: Vec<u8>) -> Result<BaseKey, SottoError> {
+    Ok(BaseKey::from_bytes(&Zeroizing::new(bytes))?)
+}
+
+/// The two SFrame keys of a 1:1 call, as seen from one side: one to send
+/// with, one to receive with. The other side's keys are the same, swapped.
+#[derive(Debug, uniffi::Object)]
+pub struct OneToOneCallKeys(sotto::call::OneToOneCallKeys);
+
+impl From<sotto::call::OneToOneCallKeys> for OneToOneCallKeys {
+    fn from(keys: sotto::call::OneToOneCallKeys) -> Self {
+        Self(keys)
+    }
+}
+
+#[uniffi::export]
+impl OneToOneCallKeys {
+    /// An SFrame sender for this side's frames.
+    ///
+    /// **Warning:** make one sender per call and keep it for the call's
+    /// length: a second sender would start its counter at 0 again and reuse
+    /// nonces.
+    ///
+    /// # Errors
+    /// `InvalidArgument` if the suite refuses the key.
+    pub fn sender(&self, suite: CipherSuite) -> Result<Arc<SframeSender>, SottoError> {
+        Ok(Arc::new(SframeSender(Mutex::new(self.0.sender(suite.into())?))))
+    }
+
+    /// An SFrame receiver for the other side's frames.
+    ///
+    /// # Errors
+    /// `InvalidArgument` if the suite refuses the key.
+    pub fn receiver(&self, suite: CipherSuite) -> Result<Arc<SframeReceiver>, SottoError> {
+        Ok(Arc::new(SframeReceiver(Mutex::new(self.0.receiver(suite.into())?))))
+    }
+
+    /// The SFrame key id this side sends with.
+    pub fn send_kid(&self) -> u64 {
+        self.0.send().kid().value()
+    }
+
+    /// The SFrame key id this side receives with.
+    pub fn receive_kid(&self) -> u64 {
+        self.0.receive().kid().value()
+    }
+
+    /// The base key this side sends with, for a media stack that does its
+    /// own SFrame.
+    ///
+    /// **Warning:** a secret: hand it to the media stack and drop it.
+    pub fn send_base_key(&self) -> Vec<u8> {
+        self.0.send().base_key().expose_secret().to_vec()
+    }
+
+    /// The base key this side receives with, for a media stack that does
+    /// its own SFrame.
+    ///
+    /// **Warning:** a secret: hand it to the media stack and drop it.
+    pub fn receive_base_key(&self) -> Vec<u8> {
+        self.0.receive().base_key().expose_secret().to_vec()
+    }
+}
+
+/// The sending side of SFrame for one key: each frame takes the next
+/// counter. Thread-safe; frames are numbered in the order calls reach it.
+#[derive(Debug, uniffi::Object)]
+pub struct SframeSender(Mutex<media::SframeSender>);
+
+impl SframeSender {
+    fn lock(&self) -> MutexGuard<'_, media::SframeSender> {
+        // A panic while encrypting cannot roll a counter back, so the
+        // state behind a poisoned lock is still safe to use.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[uniffi::export]
+impl SframeSender {
+    /// A sender for key id `kid` under `suite`, keyed from `base_key`.
+    ///
+    /// **Warning:** two senders with the same key and key id reuse nonces.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for an empty base key.
+    #[uniffi::constructor]
+    pub fn new(suite: CipherSuite, kid: u64, base_key: Vec<u8>) -> Result<Arc<Self>, SottoError> {
+        let sender =
+            media::SframeSender::new(suite.into(), KeyId::new(kid), &self::base_key(base_key)?)?;
+        Ok(Arc::new(Self(Mutex::new(sender))))
+    }
+
+    /// Encrypts one frame: `header ‖ ciphertext ‖ tag`. `metadata` is
+    /// authenticated but not sent; the receiver must pass the same bytes.
+    ///
+    /// # Errors
+    /// `LimitExceeded` once every counter was used.
+    pub fn encrypt(&self, metadata: Vec<u8>, frame: Vec<u8>) -> Result<Vec<u8>, SottoError> {
+        Ok(self.lock().encrypt(&metadata, &frame)?)
+    }
+
+    /// The key id written into every frame.
+    pub fn kid(&self) -> u64 {
+        self.lock().kid().value()
+    }
+}
+
+/// The receiving side of SFrame: keys by key id, each with a replay window.
+/// Thread-safe.
+#[derive(Debug, uniffi::Object)]
+pub struct SframeReceiver(Mutex<media::SframeReceiver>);
+
+impl SframeReceiver {
+    fn lock(&self) -> MutexGuard<'_, media::SframeReceiver> {
+        // A failed frame changes no state, so a poisoned lock guards a
+        // consistent receiver.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[uniffi::export]
+impl SframeReceiver {
+    /// A receiver with no keys.
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(Mutex::new(media::SframeReceiver::new())))
+    }
+
+    /// Adds (or replaces) the key for `kid`, with a fresh replay window.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for an empty base key.
+    pub fn add_key(
+        &self,
+        suite: CipherSuite,
+        kid: u64,
+        base_key: Vec<u8>,
+    ) -> Result<(), SottoError> {
+        Ok(self.lock().add_key(suite.into(), KeyId::new(kid), &self::base_key(base_key)?)?)
+    }
+
+    /// Removes the key for `kid`; returns whether there was one.
+    pub fn remove_key(&self, kid: u64) -> bool {
+        self.lock().remove_key(KeyId::new(kid))
+    }
+
+    /// Whether the receiver has a key for `kid`.
+    pub fn has_key(&self, kid: u64) -> bool {
+        self.lock().has_key(KeyId::new(kid))
+    }
+
+    /// Decrypts one frame. A frame refused for any reason changes nothing.
+    ///
+    /// # Errors
+    /// `FrameRejected`, `FrameReplayed` or `AuthenticationFailed`.
+    pub fn decrypt(&self, metadata: Vec<u8>, frame: Vec<u8>) -> Result<Vec<u8>, SottoError> {
+        Ok(self.lock().decrypt(&metadata, &frame)?)
+    }
+}

@@ -1,0 +1,321 @@
+//! The two error types that cross the FFI: [`SottoError`], thrown by every
+//! fallible call into Sotto, and [`StoreError`], thrown by a store that the
+//! app implements.
+//!
+//! `SottoError` is deliberately smaller than the core's errors: an app
+//! branches on what it can act on (a duplicate to acknowledge, a changed
+//! identity to show, a missing session to set up), and the `reason` string
+//! carries the core's precise message for logs. Its variants are stable:
+//! new ones may be added, none will be renamed.
+
+use sotto::call::CallError;
+use sotto::keys::{BundleError, KeyError};
+use sotto::media::SframeError;
+use sotto::ratchet::RatchetError;
+use sotto::record::RecordError;
+use sotto::session::{AddressError, SessionError};
+use sotto::verify::VerifyError;
+use sotto::x3dh::X3dhError;
+
+use crate::types::Address;
+
+/// Why a call into Sotto failed. Whatever the error, no store changed.
+///
+/// In Kotlin this is `SottoException`, in Swift `SottoError`, in Python
+/// `SottoError`; each variant is a subclass (Kotlin, Python) or a case
+/// (Swift).
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+#[non_exhaustive]
+pub enum SottoError {
+    /// An argument is unusable: an empty or too long account id, key bytes
+    /// of the wrong length or not a valid point, a call id of the wrong
+    /// length, a scanned safety number of the wrong form.
+    #[error("invalid argument: {reason}")]
+    InvalidArgument {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A prekey bundle is malformed, of another version, or its signed
+    /// prekey is not signed by its identity key.
+    #[error("invalid prekey bundle: {reason}")]
+    InvalidBundle {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A received message is not a well-formed Sotto message (too large,
+    /// not protobuf, another wire version, a malformed header).
+    #[error("malformed message: {reason}")]
+    MalformedMessage {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// There is no session with the address, or none that the message
+    /// belongs to. Process the peer's bundle first.
+    #[error("no session for this address or message")]
+    NoSession,
+    /// The store has no identity key pair for this device.
+    #[error("the store has no local identity")]
+    NoLocalIdentity,
+    /// `address` presented an identity key other than the one recorded for
+    /// it. Show the user the change; once accepted (ideally after comparing
+    /// safety numbers), call `trust_identity(address, identity_key, ...)`.
+    #[error("{} presented a different identity key than before", address.account)]
+    UntrustedIdentity {
+        /// The address.
+        address: Address,
+        /// The identity key it presented (32 bytes, Ed25519).
+        identity_key: Vec<u8>,
+    },
+    /// A first message names a signed or one-time prekey this device does
+    /// not have (never made, removed, or already used).
+    #[error("unknown prekey: {reason}")]
+    UnknownPreKey {
+        /// Which prekey.
+        reason: String,
+    },
+    /// The message was already decrypted and committed (or its key was
+    /// dropped). An app that commits before acknowledging treats this as
+    /// "already have it" and acknowledges the message.
+    #[error("message {counter} was already received")]
+    DuplicateMessage {
+        /// The message's index in its chain.
+        counter: u32,
+    },
+    /// A bound was exceeded: a plaintext over the size limit, a message too
+    /// far ahead in its chain, an exhausted message or frame counter.
+    #[error("limit exceeded: {reason}")]
+    LimitExceeded {
+        /// Which limit.
+        reason: String,
+    },
+    /// A message or media frame failed authentication: it was altered, or
+    /// is not meant for this session or key.
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// Key agreement refused a key: a small-order (non-contributory) key in
+    /// X3DH or the ratchet, or both ends of a call with the same identity.
+    #[error("key agreement failed: {reason}")]
+    KeyAgreementFailed {
+        /// What was refused.
+        reason: String,
+    },
+    /// An SFrame frame was refused before authentication: a malformed
+    /// header, an unknown key id, a frame too short to hold a tag.
+    #[error("frame refused: {reason}")]
+    FrameRejected {
+        /// Why.
+        reason: String,
+    },
+    /// An SFrame frame was already received, or is older than the replay
+    /// window.
+    #[error("replayed frame: {reason}")]
+    FrameReplayed {
+        /// Which frame.
+        reason: String,
+    },
+    /// A stored record (in the app's store or given to a `from_record_bytes`)
+    /// cannot be loaded: malformed, of another version, or with an invalid
+    /// field.
+    #[error("corrupt record: {reason}")]
+    CorruptRecord {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The store failed: the message of the `StoreError` an app's store
+    /// threw, or of the SDK store's failure.
+    #[error("the store failed: {reason}")]
+    Store {
+        /// The store's message.
+        reason: String,
+    },
+    /// `commit()` was called a second time on the same decrypted message.
+    #[error("this message was already committed")]
+    AlreadyCommitted,
+    /// A failure this version of the bindings has no variant for (a newer
+    /// core error), or an internal invariant that did not hold.
+    #[error("internal error: {reason}")]
+    Internal {
+        /// The core's message.
+        reason: String,
+    },
+}
+
+/// The error a store implemented by the app throws.
+///
+/// In Kotlin `StoreException.Backend(reason)`, in Swift
+/// `StoreError.backend(reason:)`, in Python `StoreError.Backend(reason)`.
+/// Any other exception a store method throws arrives as `Backend` too,
+/// with the exception's text as `reason`. Sotto returns it to the caller as
+/// `SottoError.Store`.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum StoreError {
+    /// The storage failed (I/O, database, ...).
+    #[error("{reason}")]
+    Backend {
+        /// What failed.
+        reason: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for StoreError {
+    fn from(error: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::Backend { reason: error.reason }
+    }
+}
+
+fn reason(error: impl std::fmt::Display) -> String {
+    error.to_string()
+}
+
+impl From<SessionError> for SottoError {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::MessageTooLarge { .. }
+            | SessionError::MalformedMessage { .. }
+            | SessionError::UnsupportedVersion { .. } => {
+                Self::MalformedMessage { reason: reason(error) }
+            }
+            SessionError::NoSession => Self::NoSession,
+            SessionError::UntrustedIdentity { address, identity_key } => Self::UntrustedIdentity {
+                address: Address::from(&address),
+                identity_key: identity_key.to_bytes().to_vec(),
+            },
+            SessionError::NoLocalIdentity => Self::NoLocalIdentity,
+            SessionError::UnknownSignedPreKey { .. }
+            | SessionError::UnknownOneTimePreKey { .. } => {
+                Self::UnknownPreKey { reason: reason(error) }
+            }
+            SessionError::Bundle(error) => error.into(),
+            SessionError::X3dh(error) => error.into(),
+            SessionError::Ratchet(error) => error.into(),
+            SessionError::Call(error) => error.into(),
+            SessionError::Store(error) => error.into(),
+            other => Self::Internal { reason: reason(other) },
+        }
+    }
+}
+
+impl From<BundleError> for SottoError {
+    fn from(error: BundleError) -> Self {
+        Self::InvalidBundle { reason: reason(error) }
+    }
+}
+
+impl From<X3dhError> for SottoError {
+    fn from(error: X3dhError) -> Self {
+        Self::KeyAgreementFailed { reason: reason(error) }
+    }
+}
+
+impl From<RatchetError> for SottoError {
+    fn from(error: RatchetError) -> Self {
+        match error {
+            RatchetError::MalformedHeader => Self::MalformedMessage { reason: reason(error) },
+            RatchetError::DuplicateMessage { counter } => Self::DuplicateMessage { counter },
+            RatchetError::TooFarAhead { .. }
+            | RatchetError::CounterExhausted
+            | RatchetError::PlaintextTooLarge { .. } => {
+                Self::LimitExceeded { reason: reason(error) }
+            }
+            RatchetError::AuthenticationFailed => Self::AuthenticationFailed,
+            RatchetError::NonContributory => Self::KeyAgreementFailed { reason: reason(error) },
+            other => Self::Internal { reason: reason(other) },
+        }
+    }
+}
+
+impl From<CallError> for SottoError {
+    fn from(error: CallError) -> Self {
+        match error {
+            CallError::InvalidCallId { .. } => Self::InvalidArgument { reason: reason(error) },
+            CallError::SameIdentity => Self::KeyAgreementFailed { reason: reason(error) },
+            CallError::Sframe(error) => error.into(),
+            other => Self::Internal { reason: reason(other) },
+        }
+    }
+}
+
+impl From<SframeError> for SottoError {
+    fn from(error: SframeError) -> Self {
+        match error {
+            SframeError::Header(_)
+            | SframeError::UnknownKeyId(_)
+            | SframeError::FrameTooShort { .. } => Self::FrameRejected { reason: reason(error) },
+            SframeError::Replay { .. } | SframeError::TooOld { .. } => {
+                Self::FrameReplayed { reason: reason(error) }
+            }
+            SframeError::AuthenticationFailed => Self::AuthenticationFailed,
+            SframeError::CounterExhausted(_) | SframeError::FrameTooLong => {
+                Self::LimitExceeded { reason: reason(error) }
+            }
+            SframeError::UnsupportedCipherSuite(_)
+            | SframeError::InvalidKeyLength { .. }
+            | SframeError::EmptyBaseKey => Self::InvalidArgument { reason: reason(error) },
+            other => Self::Internal { reason: reason(other) },
+        }
+    }
+}
+
+impl From<sotto::store::StoreError> for SottoError {
+    fn from(error: sotto::store::StoreError) -> Self {
+        match error {
+            sotto::store::StoreError::Corrupt(error) => error.into(),
+            sotto::store::StoreError::Backend(error) => Self::Store { reason: reason(error) },
+            other => Self::Store { reason: reason(other) },
+        }
+    }
+}
+
+impl From<RecordError> for SottoError {
+    fn from(error: RecordError) -> Self {
+        Self::CorruptRecord { reason: reason(error) }
+    }
+}
+
+impl From<AddressError> for SottoError {
+    fn from(error: AddressError) -> Self {
+        Self::InvalidArgument { reason: reason(error) }
+    }
+}
+
+impl From<KeyError> for SottoError {
+    fn from(error: KeyError) -> Self {
+        Self::InvalidArgument { reason: reason(error) }
+    }
+}
+
+impl From<VerifyError> for SottoError {
+    fn from(error: VerifyError) -> Self {
+        Self::InvalidArgument { reason: reason(error) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratchet_errors_keep_what_an_app_acts_on() {
+        assert!(matches!(
+            SottoError::from(SessionError::Ratchet(RatchetError::DuplicateMessage { counter: 3 })),
+            SottoError::DuplicateMessage { counter: 3 }
+        ));
+        assert!(matches!(
+            SottoError::from(SessionError::MalformedMessage { reason: "x" }),
+            SottoError::MalformedMessage { .. }
+        ));
+        assert!(matches!(
+            SottoError::from(SframeError::Replay { kid: 1.into(), ctr: 2 }),
+            SottoError::FrameReplayed { .. }
+        ));
+    }
+
+    #[test]
+    fn a_foreign_exception_becomes_a_store_error() {
+        let unexpected = uniffi::UnexpectedUniFFICallbackError::new("disk on fire");
+        let core = sotto::store::StoreError::backend(StoreError::from(unexpected));
+        assert!(
+            matches!(SottoError::from(core), SottoError::Store { reason } if reason == "disk on fire")
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! `sotto-ffi`: Sotto for Swift, Kotlin and Python, through uniffi.
+//!
+//! A thin layer: each exported object wraps a core type and each method
+//! converts its arguments and forwards to the core. Byte strings cross as
+//! `Vec<u8>` (`ByteArray`, `Data`, `bytes`); every failure is a
+//! [`SottoError`]. An app implements [`ProtocolStore`] to keep Sotto's state
+//! in its own database, or takes the SDK's [`InMemoryStore`].
+//!
+//! The generated sources and their tests live beside this crate in
+//! `bindings/`; `bindings/README.md` says how to build each one.
+
+mod call;
+mod error;
+mod session;
+mod store;
+mod types;
+mod verify;
+
+pub use call::{CipherSuite, OneToOneCallKeys, SframeReceiver, SframeSender};
+pub use error::{SottoError, StoreError};
+pub use session::{DecryptedMessage, SessionManager};
+pub use store::{InMemoryStore, PendingWrites, ProtocolStore};
+pub use types::{Address, IdentityKeyPair, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic};
+pub use verify::SafetyNumber;
+
+uniffi::setup_scaffolding!("sotto");

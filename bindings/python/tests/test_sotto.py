@@ -1,0 +1,315 @@
+"""Sotto through its Python binding: conversations, a store written in
+Python, errors as exceptions, safety numbers and call keys."""
+
+import threading
+
+import pytest
+
+from sotto import (
+    Address,
+    CipherSuite,
+    IdentityKeyPair,
+    InMemoryStore,
+    PreKeyBundle,
+    ProtocolStore,
+    SafetyNumber,
+    SessionManager,
+    SottoError,
+    StoreError,
+)
+
+ALICE = Address(account="alice", device=1)
+BOB = Address(account="bob", device=1)
+
+
+def in_memory(address):
+    return SessionManager.in_memory(address, InMemoryStore(IdentityKeyPair.generate()))
+
+
+def bundle_of(manager, signed_id=1, one_time_id=100):
+    """What a server would hand out for `manager`'s device."""
+    signed = manager.generate_signed_prekey(signed_id)
+    one_time = manager.generate_one_time_prekeys(one_time_id, 1)[0]
+    return PreKeyBundle(manager.identity_key(), signed, one_time).to_bytes()
+
+
+def connect(alice, bob):
+    """Alice starts a session from Bob's bundle; Bob answers."""
+    alice.process_bundle(BOB, bundle_of(bob))
+    first = alice.encrypt(BOB, b"hello Bob")
+    received = bob.decrypt(ALICE, first)
+    assert received.started_session()
+    assert received.plaintext() == b"hello Bob"
+    received.commit()
+    assert alice.decrypt_and_commit(BOB, bob.encrypt(ALICE, b"hello Alice")) == b"hello Alice"
+
+
+class DictStore(ProtocolStore):
+    """A ProtocolStore in Python dicts: records are opaque bytes."""
+
+    def __init__(self, identity):
+        self.lock = threading.Lock()
+        self.identity = identity.to_record_bytes()
+        self.peers = {}
+        self.signed = {}
+        self.one_time = {}
+        self.sessions = {}
+        self.fail_with = None
+        self.commits = 0
+
+    def _check(self):
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    @staticmethod
+    def _key(address):
+        return (address.account, address.device)
+
+    def local_identity(self):
+        self._check()
+        return self.identity
+
+    def peer_identity(self, address):
+        self._check()
+        with self.lock:
+            return self.peers.get(self._key(address))
+
+    def save_peer_identity(self, address, record):
+        self._check()
+        with self.lock:
+            self.peers[self._key(address)] = bytes(record)
+
+    def signed_prekey(self, id):
+        self._check()
+        with self.lock:
+            return self.signed.get(id)
+
+    def save_signed_prekey(self, id, record):
+        self._check()
+        with self.lock:
+            self.signed[id] = bytes(record)
+
+    def remove_signed_prekey(self, id):
+        self._check()
+        with self.lock:
+            self.signed.pop(id, None)
+
+    def one_time_prekey(self, id):
+        self._check()
+        with self.lock:
+            return self.one_time.get(id)
+
+    def save_one_time_prekey(self, id, record):
+        self._check()
+        with self.lock:
+            self.one_time[id] = bytes(record)
+
+    def remove_one_time_prekey(self, id):
+        self._check()
+        with self.lock:
+            self.one_time.pop(id, None)
+
+    def load_session(self, address):
+        self._check()
+        with self.lock:
+            return self.sessions.get(self._key(address))
+
+    def store_session(self, address, record):
+        self._check()
+        with self.lock:
+            self.sessions[self._key(address)] = bytes(record)
+
+    def commit(self, commit):
+        """All writes of one message under one lock: a transaction."""
+        self._check()
+        with self.lock:
+            key = self._key(commit.address)
+            if commit.new_peer_identity is not None:
+                self.peers[key] = bytes(commit.new_peer_identity)
+            self.sessions[key] = bytes(commit.session)
+            if commit.consumed_one_time_prekey is not None:
+                self.one_time.pop(commit.consumed_one_time_prekey, None)
+            self.commits += 1
+
+
+def test_two_party_conversation_with_out_of_order_delivery():
+    alice, bob = in_memory(ALICE), in_memory(BOB)
+    connect(alice, bob)
+
+    sent = [alice.encrypt(BOB, f"message {i}".encode()) for i in range(5)]
+    for i in [3, 0, 4, 2, 1]:
+        assert bob.decrypt_and_commit(ALICE, sent[i]) == f"message {i}".encode()
+
+    # Both sides speak in turns, turning the DH ratchet, with a message of
+    # the previous turn arriving late.
+    late = bob.encrypt(ALICE, b"late")
+    for turn in range(3):
+        reply = bob.encrypt(ALICE, f"bob {turn}".encode())
+        assert alice.decrypt_and_commit(BOB, reply) == f"bob {turn}".encode()
+        answer = alice.encrypt(BOB, f"alice {turn}".encode())
+        assert bob.decrypt_and_commit(ALICE, answer) == f"alice {turn}".encode()
+    assert alice.decrypt_and_commit(BOB, late) == b"late"
+    assert alice.has_session(BOB) and bob.has_session(ALICE)
+
+
+def test_a_store_written_in_python():
+    store = DictStore(IdentityKeyPair.generate())
+    bob = SessionManager.with_store(BOB, store)
+    alice = in_memory(ALICE)
+    connect(alice, bob)
+
+    # Bob's state lives in the Python store, as opaque records.
+    assert set(store.signed) == {1}
+    assert store.one_time == {}, "the first message consumed the one-time prekey"
+    assert store.peers[("alice", 1)] and store.sessions[("alice", 1)]
+    assert store.commits == 1
+
+    # A message is not stored until committed: it decrypts again.
+    message = alice.encrypt(BOB, b"handle me once")
+    commits_before = store.commits
+    uncommitted = bob.decrypt(ALICE, message)
+    assert uncommitted.plaintext() == b"handle me once"
+    assert store.commits == commits_before
+    again = bob.decrypt(ALICE, message)
+    again.commit()
+    assert store.commits == commits_before + 1
+    with pytest.raises(SottoError.AlreadyCommitted):
+        again.commit()
+    with pytest.raises(SottoError.DuplicateMessage):
+        bob.decrypt(ALICE, message)
+
+    # A second manager over the same store carries the session on.
+    bob_again = SessionManager.with_store(BOB, store)
+    assert bob_again.decrypt_and_commit(ALICE, alice.encrypt(BOB, b"after restart")) == b"after restart"
+    assert alice.decrypt_and_commit(BOB, bob_again.encrypt(ALICE, b"still here")) == b"still here"
+
+
+def test_store_failures_arrive_as_store_errors():
+    store = DictStore(IdentityKeyPair.generate())
+    bob = SessionManager.with_store(BOB, store)
+    alice = in_memory(ALICE)
+    connect(alice, bob)
+    message = alice.encrypt(BOB, b"during an outage")
+
+    store.fail_with = StoreError.Backend("disk full")
+    with pytest.raises(SottoError.Store) as raised:
+        bob.decrypt(ALICE, message)
+    assert "disk full" in raised.value.reason
+
+    # An exception that is not a StoreError is a store failure too.
+    store.fail_with = RuntimeError("database locked")
+    with pytest.raises(SottoError.Store) as raised:
+        bob.encrypt(ALICE, b"x")
+    assert "database locked" in raised.value.reason
+
+    # A failed commit leaves the message committable once the store is back.
+    store.fail_with = None
+    received = bob.decrypt(ALICE, message)
+    store.fail_with = StoreError.Backend("disk full")
+    with pytest.raises(SottoError.Store):
+        received.commit()
+    store.fail_with = None
+    received.commit()
+    assert received.plaintext() == b"during an outage"
+
+
+def test_a_corrupt_record_is_refused():
+    store = DictStore(IdentityKeyPair.generate())
+    bob = SessionManager.with_store(BOB, store)
+    alice = in_memory(ALICE)
+    connect(alice, bob)
+    store.sessions[("alice", 1)] = b"\xff\x00 not a record"
+    with pytest.raises(SottoError.CorruptRecord):
+        bob.encrypt(ALICE, b"x")
+
+
+def test_typed_errors_arrive_as_exceptions():
+    alice, bob = in_memory(ALICE), in_memory(BOB)
+    with pytest.raises(SottoError.NoSession):
+        alice.encrypt(BOB, b"no session yet")
+    connect(alice, bob)
+
+    with pytest.raises(SottoError.MalformedMessage):
+        bob.decrypt(ALICE, b"\x00garbage")
+
+    message = alice.encrypt(BOB, b"once")
+    tampered = bytearray(message)
+    tampered[-1] ^= 1
+    with pytest.raises(SottoError.AuthenticationFailed):
+        bob.decrypt(ALICE, bytes(tampered))
+
+    assert bob.decrypt_and_commit(ALICE, message) == b"once"
+    with pytest.raises(SottoError.DuplicateMessage) as replay:
+        bob.decrypt(ALICE, message)
+    assert replay.value.counter >= 0
+    assert isinstance(replay.value, SottoError)
+
+    with pytest.raises(SottoError.InvalidBundle):
+        alice.process_bundle(BOB, b"\x01\x02 not a bundle")
+    with pytest.raises(SottoError.InvalidArgument):
+        alice.encrypt(Address(account="", device=1), b"x")
+    with pytest.raises(SottoError.InvalidArgument):
+        alice.trust_identity(BOB, b"short", False)
+    with pytest.raises(SottoError.CorruptRecord):
+        IdentityKeyPair.from_record_bytes(b"\xff\xff")
+
+
+def test_identity_change_is_refused_until_trusted():
+    alice, bob = in_memory(ALICE), in_memory(BOB)
+    connect(alice, bob)
+
+    # Bob reinstalls: a new identity key under the same address.
+    new_bob = in_memory(BOB)
+    new_bundle = bundle_of(new_bob)
+    with pytest.raises(SottoError.UntrustedIdentity) as changed:
+        alice.process_bundle(BOB, new_bundle)
+    assert changed.value.address == BOB
+    assert changed.value.identity_key == new_bob.identity_key()
+
+    # A first message from the new Bob is refused the same way.
+    new_bob.process_bundle(ALICE, bundle_of(alice, signed_id=2, one_time_id=200))
+    with pytest.raises(SottoError.UntrustedIdentity):
+        alice.decrypt(BOB, new_bob.encrypt(ALICE, b"it's me, really"))
+
+    # Once the user accepts the new key, the session can be replaced.
+    alice.trust_identity(BOB, changed.value.identity_key, False)
+    alice.process_bundle(BOB, new_bundle)
+    assert new_bob.decrypt_and_commit(ALICE, alice.encrypt(BOB, b"welcome back")) == b"welcome back"
+
+
+def test_safety_numbers_agree_on_both_sides():
+    alice, bob = in_memory(ALICE), in_memory(BOB)
+    assert alice.safety_number(BOB) is None
+    connect(alice, bob)
+    on_alice, on_bob = alice.safety_number(BOB), bob.safety_number(ALICE)
+    assert on_alice.displayable() == on_bob.displayable()
+    assert len(on_alice.displayable()) == 60
+    assert len(on_alice.grouped().split()) == 12
+    assert on_bob.matches_scanned(on_alice.scannable())
+    direct = SafetyNumber(ALICE, alice.identity_key(), BOB, bob.identity_key())
+    assert direct.displayable() == on_alice.displayable()
+    with pytest.raises(SottoError.InvalidArgument):
+        on_bob.matches_scanned(b"\x00" * 3)
+
+
+def test_call_keys_and_an_sframe_round_trip():
+    alice, bob = in_memory(ALICE), in_memory(BOB)
+    connect(alice, bob)
+    call_id = b"call-0001"
+    suite = CipherSuite.AES128_GCM_SHA256_128
+    on_alice, on_bob = alice.call_keys(BOB, call_id), bob.call_keys(ALICE, call_id)
+    assert on_alice.send_kid() == on_bob.receive_kid()
+    assert on_alice.send_base_key() == on_bob.receive_base_key()
+
+    sender, receiver = on_alice.sender(suite), on_bob.receiver(suite)
+    frame = sender.encrypt(b"rtp header", b"an opus frame")
+    assert receiver.decrypt(b"rtp header", frame) == b"an opus frame"
+    with pytest.raises(SottoError.FrameReplayed):
+        receiver.decrypt(b"rtp header", frame)
+    with pytest.raises(SottoError.AuthenticationFailed):
+        receiver.decrypt(b"other metadata", sender.encrypt(b"rtp header", b"x"))
+
+    back = on_bob.sender(suite).encrypt(b"", b"answer")
+    assert on_alice.receiver(suite).decrypt(b"", back) == b"answer"
+    with pytest.raises(SottoError.InvalidArgument):
+        alice.call_keys(BOB, b"")
