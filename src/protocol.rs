@@ -54,6 +54,12 @@ pub const MAX_SKIPPED_KEYS: usize = 2000;
 /// are forgotten with the rest of their state (their skipped keys stay).
 pub const MAX_RECEIVING_CHAINS: usize = 5;
 
+/// The most ratchet keys of forgotten receiving chains one session
+/// remembers, so that a replayed message from such a chain is refused as a
+/// duplicate; a replay from a chain forgotten longer ago fails
+/// authentication instead.
+pub const MAX_RETIRED_RATCHET_KEYS: usize = 64;
+
 /// The most earlier sessions a session record keeps beside the current one.
 pub const MAX_PREVIOUS_SESSIONS: usize = 4;
 

@@ -3,15 +3,8 @@
 //!
 //! Every delivered message must decrypt exactly once to what was sent (a
 //! re-delivery of a committed message is a `DuplicateMessage` and changes
-//! nothing), and no dropped message ever shows up.
-//!
-//! Known bug (see `tests/session.rs`,
-//! `a_redelivered_message_is_a_duplicate_after_its_chain_is_forgotten`): a
-//! re-delivery from a receiving chain the session no longer keeps (older
-//! than the newest `MAX_RECEIVING_CHAINS`) is `AuthenticationFailed`. The
-//! main test models which chains are kept and holds every re-delivery in a
-//! kept chain to `DuplicateMessage`; the strict test, ignored until the bug
-//! is fixed, holds every re-delivery to it.
+//! nothing, even from a receiving chain the session has since forgotten),
+//! and no dropped message ever shows up.
 
 #![allow(
     clippy::unwrap_used,
@@ -26,7 +19,6 @@ mod common;
 use common::{Kind, Manager, bundle, header, kind, manager, snapshot};
 use proptest::prelude::*;
 use proptest::sample::Index;
-use sotto::protocol::MAX_RECEIVING_CHAINS;
 use sotto::ratchet::RatchetError;
 use sotto::session::SessionError;
 
@@ -79,17 +71,10 @@ struct Network {
     dropped: Vec<Message>,
     /// What each side read, in order: index 0 is Alice's, 1 is Bob's.
     read: [Vec<Vec<u8>>; 2],
-    /// The ratchet keys of the chains each side read from, in the order
-    /// their first message arrived (the session keeps the newest
-    /// `MAX_RECEIVING_CHAINS`).
-    chains: [Vec<Vec<u8>>; 2],
     sent: usize,
-    /// Whether every re-delivery must be a `DuplicateMessage`, even from a
-    /// forgotten chain.
-    strict: bool,
 }
 
-/// The index of the reader of a message from `from` in `read` and `chains`.
+/// The index of the reader of a message from `from` in `read`.
 fn reader(from: Side) -> usize {
     match from {
         Side::Alice => 1,
@@ -98,7 +83,7 @@ fn reader(from: Side) -> usize {
 }
 
 impl Network {
-    fn new(alice_seed: u64, bob_seed: u64, strict: bool) -> Self {
+    fn new(alice_seed: u64, bob_seed: u64) -> Self {
         let alice = manager("alice", alice_seed);
         let bob = manager("bob", bob_seed);
         alice.process_bundle(bob.address(), &bundle(&bob, 1, Some(1))).unwrap();
@@ -109,9 +94,7 @@ impl Network {
             delivered: Vec::new(),
             dropped: Vec::new(),
             read: [Vec::new(), Vec::new()],
-            chains: [Vec::new(), Vec::new()],
             sent: 0,
-            strict,
         }
     }
 
@@ -160,12 +143,7 @@ impl Network {
                 )));
             }
         }
-        let reader = reader(message.from);
-        self.read[reader].push(message.plaintext.clone());
-        let chain = header(&message.bytes).ratchet_key;
-        if !self.chains[reader].contains(&chain) {
-            self.chains[reader].push(chain);
-        }
+        self.read[reader(message.from)].push(message.plaintext.clone());
         self.delivered.push(message);
         Ok(())
     }
@@ -175,18 +153,10 @@ impl Network {
         let (sender, recipient) = self.ends(message.from);
         let before = snapshot(recipient, sender.address());
         let header = header(&message.bytes);
-        let kept = self.chains[reader(message.from)]
-            .iter()
-            .rev()
-            .take(MAX_RECEIVING_CHAINS)
-            .any(|chain| *chain == header.ratchet_key);
         match recipient.decrypt(sender.address(), &message.bytes) {
             Err(SessionError::Ratchet(RatchetError::DuplicateMessage { counter })) => {
                 prop_assert_eq!(counter, header.counter);
             }
-            // The known bug: allowed only for a chain the session forgot.
-            Err(SessionError::Ratchet(RatchetError::AuthenticationFailed))
-                if !kept && !self.strict => {}
             Err(error) => {
                 return Err(TestCaseError::fail(format!(
                     "re-delivered {:?}: expected DuplicateMessage, got {error:?}",
@@ -228,14 +198,13 @@ impl Network {
 /// Runs `actions`, delivers what is left in `last_order`, re-delivers
 /// `redeliveries`, and checks what each side read.
 fn run(
-    strict: bool,
     alice_seed: u64,
     bob_seed: u64,
     actions: &[Action],
     last_order: &[Index],
     redeliveries: &[Index],
 ) -> Result<(), TestCaseError> {
-    let mut network = Network::new(alice_seed, bob_seed, strict);
+    let mut network = Network::new(alice_seed, bob_seed);
     for action in actions {
         network.run(action)?;
     }
@@ -291,19 +260,6 @@ proptest! {
         last_order in proptest::collection::vec(any::<Index>(), MAX_MESSAGES),
         redeliveries in proptest::collection::vec(any::<Index>(), 0..8),
     ) {
-        run(false, alice_seed, bob_seed, &actions, &last_order, &redeliveries)?;
-    }
-
-    #[test]
-    #[ignore = "BUG: a re-delivery from a forgotten receiving chain is AuthenticationFailed, \
-                not DuplicateMessage (see tests/session.rs)"]
-    fn every_redelivery_is_a_duplicate(
-        alice_seed in any::<u64>(),
-        bob_seed in any::<u64>(),
-        actions in proptest::collection::vec(action(), 20..160),
-        last_order in proptest::collection::vec(any::<Index>(), MAX_MESSAGES),
-        redeliveries in proptest::collection::vec(any::<Index>(), 0..8),
-    ) {
-        run(true, alice_seed, bob_seed, &actions, &last_order, &redeliveries)?;
+        run(alice_seed, bob_seed, &actions, &last_order, &redeliveries)?;
     }
 }

@@ -451,8 +451,6 @@ mod earlier_records {
 }
 
 #[test]
-#[ignore = "BUG: records written before commit 11789e5 (same RECORD_VERSION 1, no \
-            ratchet_public_key) fail to load: InvalidField { field: \"ratchet_public_key\" }"]
 fn sessions_stored_by_an_earlier_build_still_load_and_continue() {
     use common::unhex;
     use sotto::keys::IdentityKeyPair;
@@ -509,8 +507,6 @@ fn a_redelivered_message_is_a_duplicate_while_its_chain_is_kept() {
 }
 
 #[test]
-#[ignore = "BUG: once its receiving chain is forgotten (after MAX_RECEIVING_CHAINS newer chains), \
-            a re-delivered committed message is AuthenticationFailed, not DuplicateMessage"]
 fn a_redelivered_message_is_a_duplicate_after_its_chain_is_forgotten() {
     let turns = sotto::protocol::MAX_RECEIVING_CHAINS;
     let error = redeliver_after_turns(turns).unwrap_err();

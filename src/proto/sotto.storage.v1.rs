@@ -63,6 +63,10 @@ pub struct SessionState {
     /// The session's exporter secret (32 bytes, secret), derived from X3DH's SK.
     #[prost(bytes = "vec", tag = "14")]
     pub exporter_secret: ::prost::alloc::vec::Vec<u8>,
+    /// Ratchet public keys of forgotten receiving chains, newest first,
+    /// concatenated (32 bytes each, at most 64 keys).
+    #[prost(bytes = "vec", tag = "15")]
+    pub retired_ratchet_keys: ::prost::alloc::vec::Vec<u8>,
 }
 /// One receiving chain.
 #[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]

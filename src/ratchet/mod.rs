@@ -32,7 +32,9 @@ use skipped::SkippedKeys;
 
 use crate::keys::{DhKeyPair, DhPublicKey};
 use crate::proto::storage;
-use crate::protocol::{MAX_PLAINTEXT_LEN, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS};
+use crate::protocol::{
+    MAX_PLAINTEXT_LEN, MAX_RECEIVING_CHAINS, MAX_RETIRED_RATCHET_KEYS, MAX_SKIPPED_KEYS,
+};
 use crate::record::{self, RecordError};
 use crate::x3dh::{AssociatedData, SharedKey};
 
@@ -98,6 +100,10 @@ pub(crate) struct DoubleRatchet {
     previous_counter: u32,
     /// Newest first; at most [`MAX_RECEIVING_CHAINS`].
     receiving: VecDeque<ReceivingChain>,
+    /// Ratchet keys of forgotten receiving chains, newest first; at most
+    /// [`MAX_RETIRED_RATCHET_KEYS`]. A replay from such a chain is refused
+    /// as a duplicate rather than mistaken for a new ratchet key.
+    retired: VecDeque<DhPublicKey>,
     skipped: SkippedKeys,
 }
 
@@ -130,6 +136,7 @@ impl DoubleRatchet {
             sending,
             previous_counter: 0,
             receiving: VecDeque::new(),
+            retired: VecDeque::new(),
             skipped: SkippedKeys::default(),
         })
     }
@@ -197,7 +204,7 @@ impl DoubleRatchet {
             self.skipped.remove(index);
             return Ok(plaintext);
         }
-        if chain.is_some() {
+        if chain.is_some() || self.retired.contains(&header.ratchet_key) {
             return Err(RatchetError::DuplicateMessage { counter: header.counter });
         }
 
@@ -225,7 +232,12 @@ impl DoubleRatchet {
         self.root_key = step.root_key;
         self.receiving
             .push_front(ReceivingChain { ratchet_key: header.ratchet_key, chain_key: receiving });
-        self.receiving.truncate(MAX_RECEIVING_CHAINS);
+        while self.receiving.len() > MAX_RECEIVING_CHAINS {
+            if let Some(forgotten) = self.receiving.pop_back() {
+                self.retired.push_front(forgotten.ratchet_key);
+            }
+        }
+        self.retired.truncate(MAX_RETIRED_RATCHET_KEYS);
         Ok(plaintext)
     }
 
@@ -252,6 +264,7 @@ impl DoubleRatchet {
                 counter: chain.chain_key.counter(),
             })
             .collect();
+        state.retired_ratchet_keys = self.retired.iter().flat_map(DhPublicKey::to_bytes).collect();
         state.skipped_keys = self
             .skipped
             .iter()
@@ -286,6 +299,27 @@ impl DoubleRatchet {
                 })
             })
             .collect::<Result<_, RecordError>>()?;
+        if state.retired_ratchet_keys.len() > 32 * MAX_RETIRED_RATCHET_KEYS
+            || state.retired_ratchet_keys.len() % 32 != 0
+        {
+            return Err(RecordError::InvalidField { field: "retired_ratchet_keys" });
+        }
+        let retired = state
+            .retired_ratchet_keys
+            .chunks_exact(32)
+            .map(|key| DhPublicKey::from_bytes(key).map_err(invalid("retired_ratchet_keys")))
+            .collect::<Result<_, RecordError>>()?;
+        let ratchet_secret = record::secret32(&state.ratchet_private_key, "ratchet_private_key")?;
+        // Records of earlier builds of version 1 lack the public half: derive it.
+        let ratchet_key = if state.ratchet_public_key.is_empty() {
+            DhKeyPair::from_secret_bytes(&ratchet_secret)
+        } else {
+            DhKeyPair::from_stored(
+                &ratchet_secret,
+                DhPublicKey::from_bytes(&state.ratchet_public_key)
+                    .map_err(invalid("ratchet_public_key"))?,
+            )
+        };
         let mut skipped = SkippedKeys::default();
         for key in &state.skipped_keys {
             let ratchet_key = DhPublicKey::from_bytes(&key.ratchet_key)
@@ -295,17 +329,14 @@ impl DoubleRatchet {
         }
         Ok(Self {
             root_key: RootKey::new(record::secret32(&state.root_key, "root_key")?),
-            ratchet_key: DhKeyPair::from_stored(
-                &*record::secret32(&state.ratchet_private_key, "ratchet_private_key")?,
-                DhPublicKey::from_bytes(&state.ratchet_public_key)
-                    .map_err(invalid("ratchet_public_key"))?,
-            ),
+            ratchet_key,
             sending: ChainKey::new(
                 record::secret32(&state.sending_chain_key, "sending_chain_key")?,
                 state.sending_counter,
             ),
             previous_counter: state.previous_counter,
             receiving,
+            retired,
             skipped,
         })
     }
@@ -336,6 +367,7 @@ impl ResponderStart {
                 ratchet_key: header.ratchet_key,
                 chain_key: receiving,
             }]),
+            retired: VecDeque::new(),
             skipped: skipped_keys,
         };
         Ok((ratchet, plaintext))

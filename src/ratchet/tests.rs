@@ -2,7 +2,7 @@ use zeroize::Zeroizing;
 
 use super::*;
 use crate::keys::IdentityKeyPair;
-use crate::protocol::MAX_SKIP;
+use crate::protocol::{MAX_RECEIVING_CHAINS, MAX_SKIP};
 use crate::rng::test_rng;
 
 type Rng = chacha20::ChaCha20Rng;
@@ -178,4 +178,25 @@ fn oversized_plaintext_is_refused() {
         })
     );
     assert!(pair.alice.encrypt(&pair.ad, &big[1..]).is_ok());
+}
+
+#[test]
+fn a_replay_from_a_forgotten_chain_is_still_a_duplicate() {
+    let mut pair = pair();
+    let early = pair.a_to_b(b"early");
+    pair.bob_reads(&early).unwrap();
+    for _ in 0..MAX_RECEIVING_CHAINS + 2 {
+        let reply = pair.b_to_a(b"r");
+        pair.alice_reads(&reply).unwrap();
+        let next = pair.a_to_b(b"n");
+        pair.bob_reads(&next).unwrap();
+    }
+    assert_eq!(pair.bob.receiving.len(), MAX_RECEIVING_CHAINS);
+    let before = snapshot(&pair.bob);
+    assert_eq!(pair.bob_reads(&early), Err(RatchetError::DuplicateMessage { counter: 1 }));
+    assert_eq!(snapshot(&pair.bob), before);
+    // The retired keys survive a record round trip.
+    let state: storage::SessionState = record::decode(&before).unwrap();
+    pair.bob = DoubleRatchet::from_record(&state).unwrap();
+    assert_eq!(pair.bob_reads(&early), Err(RatchetError::DuplicateMessage { counter: 1 }));
 }

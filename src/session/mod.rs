@@ -203,7 +203,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         let local = self.local_identity()?;
         let state = self.with_rng_locked(|rng| -> Result<_, SessionError> {
             let initiated = x3dh::initiate(&local, &bundle, rng)?;
-            let exporter_secret = initiated.shared_key.exporter_secret();
+            let exporter_secret = Some(initiated.shared_key.exporter_secret());
             let ratchet =
                 DoubleRatchet::initiator(initiated.shared_key, &initiated.signed_prekey, rng)?;
             Ok(SessionState {
@@ -306,9 +306,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
     ) -> Result<Decrypted<'_, S>, SessionError> {
         let mut record = self.store.load_session(address)?.unwrap_or_default();
         // A repeat of a first message we already answered: same session.
-        // Its identity field is not trusted here: the session's own
-        // identities are bound into the AEAD.
-        if record.has_base_key(&prekey.base_key) {
+        if record.is_repeated_first_message(&prekey)? {
             return self.decrypt_ratchet(address, &prekey.message);
         }
 
@@ -331,7 +329,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             &prekey.identity_key,
             &prekey.base_key,
         )?;
-        let exporter_secret = shared_key.exporter_secret();
+        let exporter_secret = Some(shared_key.exporter_secret());
         let (ratchet, plaintext) = self.with_rng_locked(|rng| {
             DoubleRatchet::responder(shared_key, signed.key_pair().clone()).decrypt(
                 &ad,

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::SessionError;
 use super::envelope::{Envelope, PreKeyMessage, RatchetMessage};
-use crate::call::{CallId, OneToOneCallKeys};
+use crate::call::{CallError, CallId, OneToOneCallKeys};
 
 use crate::keys::{DhPublicKey, IdentityKey, OneTimePreKeyId, SignedPreKeyId};
 use crate::proto::storage;
@@ -35,8 +35,9 @@ pub(crate) struct SessionState {
     /// X3DH's EK_A: identifies the session to both sides.
     pub(crate) base_key: DhPublicKey,
     pub(crate) pending_prekey: Option<PendingPreKey>,
-    /// Derived from X3DH's SK; keys 1:1 calls.
-    pub(crate) exporter_secret: Zeroizing<[u8; 32]>,
+    /// Derived from X3DH's SK; keys 1:1 calls. `None` only in sessions
+    /// stored by builds that predate call keys.
+    pub(crate) exporter_secret: Option<Zeroizing<[u8; 32]>>,
 }
 
 impl SessionState {
@@ -58,7 +59,12 @@ impl SessionState {
             root_key: Vec::new(),
             ratchet_private_key: Vec::new(),
             ratchet_public_key: Vec::new(),
-            exporter_secret: self.exporter_secret.to_vec(),
+            exporter_secret: self
+                .exporter_secret
+                .as_ref()
+                .map(|secret| secret.to_vec())
+                .unwrap_or_default(),
+            retired_ratchet_keys: Vec::new(),
             sending_chain_key: Vec::new(),
             sending_counter: 0,
             previous_counter: 0,
@@ -88,7 +94,13 @@ impl SessionState {
                 signed_prekey_id: pending.signed_prekey_id.into(),
                 one_time_prekey_id: pending.one_time_prekey_id.map(Into::into),
             }),
-            exporter_secret: record::secret32(&state.exporter_secret, "exporter_secret")?,
+            // Records of earlier builds of version 1 have none: such a
+            // session cannot key calls.
+            exporter_secret: if state.exporter_secret.is_empty() {
+                None
+            } else {
+                Some(record::secret32(&state.exporter_secret, "exporter_secret")?)
+            },
         })
     }
 }
@@ -122,9 +134,31 @@ impl SessionRecord {
         }
     }
 
-    /// Whether X3DH base key `base_key` started one of the sessions.
-    pub(crate) fn has_base_key(&self, base_key: &DhPublicKey) -> bool {
-        self.current.iter().chain(&self.previous).any(|state| state.base_key == *base_key)
+    /// Whether `prekey` repeats the first message of one of the sessions
+    /// (same base key), in which case it decrypts in that session.
+    ///
+    /// # Errors
+    /// [`SessionError::MalformedMessage`] if the repeat names another
+    /// identity key than the session's: a repeat is answered only for the
+    /// identity that started the session.
+    pub(crate) fn is_repeated_first_message(
+        &self,
+        prekey: &PreKeyMessage,
+    ) -> Result<bool, SessionError> {
+        let Some(state) = self
+            .current
+            .iter()
+            .chain(&self.previous)
+            .find(|state| state.base_key == prekey.base_key)
+        else {
+            return Ok(false);
+        };
+        if state.remote_identity != prekey.identity_key {
+            return Err(SessionError::MalformedMessage {
+                reason: "a repeated first message names another identity key",
+            });
+        }
+        Ok(true)
     }
 
     /// The peer's identity key in the current session.
@@ -180,10 +214,13 @@ impl SessionRecord {
     ) -> Result<Vec<u8>, SessionError> {
         match Envelope::parse(message)? {
             Envelope::Ratchet(message) => self.decrypt_ratchet(&message, rng),
-            Envelope::PreKey(prekey) if self.has_base_key(&prekey.base_key) => {
-                self.decrypt_ratchet(&prekey.message, rng)
+            Envelope::PreKey(prekey) => {
+                if self.is_repeated_first_message(&prekey)? {
+                    self.decrypt_ratchet(&prekey.message, rng)
+                } else {
+                    Err(SessionError::NoSession)
+                }
             }
-            Envelope::PreKey(_) => Err(SessionError::NoSession),
         }
     }
 
@@ -229,8 +266,10 @@ impl SessionRecord {
     /// [`SessionError::Call`] error.
     pub fn call_keys(&self, call_id: &CallId) -> Result<OneToOneCallKeys, SessionError> {
         let state = self.current.as_ref().ok_or(SessionError::NoSession)?;
+        let exporter_secret =
+            state.exporter_secret.as_ref().ok_or(CallError::SessionPredatesCallKeys)?;
         Ok(OneToOneCallKeys::derive(
-            &state.exporter_secret,
+            exporter_secret,
             call_id,
             &state.local_identity,
             &state.remote_identity,
