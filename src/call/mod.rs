@@ -67,6 +67,10 @@ pub enum CallError {
     /// directions would share a key and reuse nonces.
     #[error("both ends of the call have the same identity key")]
     SameIdentity,
+    /// The DM session was stored by a build that predates call keys and
+    /// has no exporter secret: start a new session to call.
+    #[error("the session predates call keys; start a new session")]
+    SessionPredatesCallKeys,
     /// SFrame refused a key.
     #[error(transparent)]
     Sframe(#[from] SframeError),
