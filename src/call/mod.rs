@@ -4,9 +4,11 @@
 //! - **1:1 calls** ([`OneToOneCallKeys`]): both sides derive the same two
 //!   per-direction base keys from their DM session's exporter secret and
 //!   the call id; nothing extra is sent.
-//! - **Group calls**: see the group-call types of this module (each
-//!   participant's random sender secret travels to every other participant
-//!   over their DM sessions).
+//! - **Group calls** ([`GroupCall`]): each participant's random sender
+//!   secret travels to every other participant over their DM sessions; a
+//!   join ratchets every sender key forward, a leave starts a new epoch with
+//!   new secrets, and each frame's KID names its epoch, sender and ratchet
+//!   step ([`GroupKeyId`]).
 //!
 //! docs/PROTOCOL.md §9 gives the derivations exactly.
 //!
@@ -36,6 +38,13 @@
 //! assert_eq!(bob_receives.decrypt(b"", &frame)?, b"an opus frame");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+mod group;
+
+pub use group::{
+    EPOCH_BITS, Epoch, GroupCall, GroupKeyId, MAX_EPOCH, MAX_SENDER_KEY_MESSAGE_LEN, MAX_STEP,
+    PARTICIPANT_BITS, ParticipantId, STEP_BITS,
+};
 
 use core::fmt;
 
@@ -71,9 +80,105 @@ pub enum CallError {
     /// has no exporter secret: start a new session to call.
     #[error("the session predates call keys; start a new session")]
     SessionPredatesCallKeys,
-    /// SFrame refused a key.
+    /// SFrame refused a key or a frame.
     #[error(transparent)]
     Sframe(#[from] SframeError),
+    /// A group-call sender key message could not be parsed, or a field is
+    /// out of range.
+    #[error("malformed sender key message: {reason}")]
+    MalformedSenderKey {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A sender key message has a version this build does not read.
+    #[error("sender key message version {found} is not supported (this build reads {expected})")]
+    UnsupportedSenderKeyVersion {
+        /// The version this build reads.
+        expected: u32,
+        /// The version in the message.
+        found: u32,
+    },
+    /// A sender key message is for another call.
+    #[error("the sender key message is for call {found:?}, not {expected:?}")]
+    WrongCall {
+        /// This call's id.
+        expected: CallId,
+        /// The call id in the message.
+        found: CallId,
+    },
+    /// A sender key message is for another cipher suite than the call's.
+    #[error("the sender key message is for cipher suite 0x{found:04x}, not {expected:?}")]
+    WrongCipherSuite {
+        /// The call's suite.
+        expected: CipherSuite,
+        /// The suite id in the message.
+        found: u16,
+    },
+    /// A sender key message names another participant than the one whose
+    /// DM session it arrived in: no participant may send under another's KID.
+    #[error("the sender key message names participant {found}, expected {expected}")]
+    WrongSender {
+        /// The participant the DM session belongs to.
+        expected: ParticipantId,
+        /// The participant the message names.
+        found: ParticipantId,
+    },
+    /// An operation named this participant where only another fits (a
+    /// sender key "from" itself, its own join or leave).
+    #[error("participant {participant} is this participant")]
+    OwnParticipant {
+        /// This participant's id.
+        participant: ParticipantId,
+    },
+    /// A frame is from a participant no sender key was received from.
+    #[error("no sender key from participant {participant}")]
+    UnknownSender {
+        /// The participant the frame's KID names.
+        participant: ParticipantId,
+    },
+    /// A frame or sender key is from a participant that left the call (or
+    /// is a key from before it left).
+    #[error("participant {participant} left the call")]
+    RemovedParticipant {
+        /// The participant.
+        participant: ParticipantId,
+    },
+    /// A frame or sender key is of an epoch older than the key held.
+    #[error("epoch {found} of participant {participant} is older than epoch {current}")]
+    StaleEpoch {
+        /// The participant.
+        participant: ParticipantId,
+        /// The oldest epoch still accepted from it.
+        current: Epoch,
+        /// The epoch of the frame or key.
+        found: Epoch,
+    },
+    /// A frame or sender key is of a ratchet step older than those held (a
+    /// repeated sender key included).
+    #[error("step {found} of participant {participant} is not newer than step {current}")]
+    StaleStep {
+        /// The participant.
+        participant: ParticipantId,
+        /// The newest step held for it.
+        current: u8,
+        /// The step of the frame or key.
+        found: u8,
+    },
+    /// This participant used every ratchet step of its epoch
+    /// ([`MAX_STEP`] joins): [`GroupCall::rekey`] before the next join.
+    #[error("every ratchet step of epoch {epoch} is used")]
+    StepsExhausted {
+        /// The epoch.
+        epoch: Epoch,
+    },
+    /// An epoch does not fit in the [`EPOCH_BITS`] bits of a KID.
+    #[error("epoch {found} is above the largest, {max}")]
+    EpochOutOfRange {
+        /// [`MAX_EPOCH`].
+        max: u64,
+        /// The epoch asked for.
+        found: u64,
+    },
 }
 
 /// The id of a call, chosen by the app's signalling (1 to 255 bytes).

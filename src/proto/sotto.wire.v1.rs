@@ -96,3 +96,33 @@ pub struct OneTimePreKey {
     #[prost(bytes = "vec", tag = "2")]
     pub key: ::prost::alloc::vec::Vec<u8>,
 }
+/// One group-call participant's SFrame sender key, sent to other participants
+/// as the plaintext of a DM session message (docs/PROTOCOL.md §9). It holds a
+/// secret: only ever send it inside a DM session.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CallSenderKey {
+    /// The call's id, as its signalling named it (1 to 255 bytes).
+    #[prost(bytes = "vec", tag = "1")]
+    pub call_id: ::prost::alloc::vec::Vec<u8>,
+    /// The key epoch: starts where the signalling says, and every remaining
+    /// participant adds 1 when a participant leaves. Below 2^40.
+    #[prost(uint64, tag = "2")]
+    pub epoch: u64,
+    /// The sending participant's id in the call (below 2^16).
+    #[prost(uint32, tag = "3")]
+    pub participant: u32,
+    /// The sender-key ratchet step (RFC 9605 §5.1) of `secret`: the number of
+    /// joins since the sender picked its secret in this epoch. Below 2^8.
+    #[prost(uint32, tag = "4")]
+    pub step: u32,
+    /// The SFrame base key at that step: Nh bytes of the cipher suite (32 for
+    /// the SHA-256 suites, 64 for the SHA-512 suites).
+    #[prost(bytes = "vec", tag = "5")]
+    pub secret: ::prost::alloc::vec::Vec<u8>,
+    /// The SFrame cipher suite id (RFC 9605 §4.5); must be the call's.
+    #[prost(uint32, tag = "6")]
+    pub cipher_suite: u32,
+    /// The format version; 1 for this format. A receiver refuses any other value.
+    #[prost(uint32, tag = "7")]
+    pub version: u32,
+}
