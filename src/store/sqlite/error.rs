@@ -48,7 +48,15 @@ pub enum SqliteStoreError {
         /// The version in the file.
         found: i64,
     },
-    /// The database file is damaged: truncated, a page overwritten, or a
+    /// The database file is shorter than its header says.
+    #[error("the database file is truncated: {found} bytes, its header says {expected}")]
+    Truncated {
+        /// The length the header implies (page count × page size).
+        expected: u64,
+        /// The file's length.
+        found: u64,
+    },
+    /// The database file is damaged: a page overwritten or cut short, or a
     /// table or row Sotto needs is missing.
     #[error("the database is corrupt: {detail}")]
     Corrupt {

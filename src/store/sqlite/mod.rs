@@ -206,8 +206,8 @@ impl SqliteStore {
     /// Opens the store in the file at `path` with `key`, migrating it to
     /// [`SCHEMA_VERSION`](Self::SCHEMA_VERSION) if an older version of Sotto wrote it.
     ///
-    /// Before anything is written, the file is checked page by page (SQLite's
-    /// `quick_check`), the storage key is checked against the key check
+    /// Before anything is written, the file's length is checked against its
+    /// header and its pages one by one (SQLite's `quick_check`), the storage key is checked against the key check
     /// sealed at creation, and the local identity is loaded; migrations then
     /// run in one transaction.
     ///
@@ -215,7 +215,8 @@ impl SqliteStore {
     /// [`SqliteStoreError::WrongStorageKey`] for another key,
     /// [`SqliteStoreError::NotADatabase`] or
     /// [`SqliteStoreError::NotASottoStore`] for a file that is not a Sotto
-    /// store, [`SqliteStoreError::Corrupt`] for a truncated or damaged file,
+    /// store, [`SqliteStoreError::Truncated`] or [`SqliteStoreError::Corrupt`]
+    /// for a truncated or damaged file,
     /// [`SqliteStoreError::CorruptRecord`] or [`SqliteStoreError::Record`]
     /// for a damaged identity record,
     /// [`SqliteStoreError::UnsupportedSchemaVersion`] for a store written by
@@ -231,6 +232,7 @@ impl SqliteStore {
         migrations: &[Migration],
     ) -> Result<Self, SqliteStoreError> {
         let latest = migrations.last().map_or(0, |migration| migration.to);
+        schema::check_length(path)?;
         // Without SQLITE_OPEN_CREATE: a missing file is an error, not a new
         // empty database.
         let mut connection = Connection::open_with_flags(

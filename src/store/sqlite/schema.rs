@@ -11,6 +11,9 @@
 //! `key_check` rows as they are, so that any version can check the storage
 //! key before it migrates.
 
+use std::io::Read as _;
+use std::path::Path;
+
 use rusqlite::{Connection, OptionalExtension as _, Transaction};
 
 use super::SqliteStoreError;
@@ -85,6 +88,63 @@ pub(super) fn read_header(connection: &Connection) -> Result<Header, SqliteStore
     let user_version: i64 =
         connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
     Ok(Header { application_id: application_id.cast_unsigned(), user_version })
+}
+
+/// The 16 bytes that start every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// The length of an SQLite file header.
+const SQLITE_HEADER_LEN: usize = 100;
+
+/// Checks, before SQLite reads the file, that it is not shorter than its
+/// header says: SQLite would read missing pages as zeros, and
+/// [`quick_check`] finds that only if the lost bytes held data.
+///
+/// The header's page count is used only when SQLite itself trusts it (the
+/// change counter at offset 24 equals the one at offset 92) and no
+/// write-ahead log is beside the file (a checkpoint interrupted by a crash
+/// can leave the file short, and the log completes it).
+pub(super) fn check_length(path: &Path) -> Result<(), SqliteStoreError> {
+    let io = |error: std::io::Error| {
+        SqliteStoreError::Database(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(format!("cannot read {}: {error}", path.display())),
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let found = file.metadata().map_err(io)?.len();
+    let mut header = Vec::with_capacity(SQLITE_HEADER_LEN);
+    file.take(SQLITE_HEADER_LEN as u64).read_to_end(&mut header).map_err(io)?;
+    if header.is_empty() {
+        // An empty file is an empty database: `open` reports it as not a
+        // Sotto store.
+        return Ok(());
+    }
+    let magic_len = header.len().min(SQLITE_MAGIC.len());
+    if header.get(..magic_len) != SQLITE_MAGIC.get(..magic_len) {
+        return Err(SqliteStoreError::NotADatabase);
+    }
+    let Ok(header) = <[u8; SQLITE_HEADER_LEN]>::try_from(header.as_slice()) else {
+        return Err(SqliteStoreError::Truncated { expected: SQLITE_HEADER_LEN as u64, found });
+    };
+    let field = |offset: usize| {
+        header.get(offset..offset + 4).and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+    };
+    let page_size = match header.get(16..18) {
+        Some([0, 1]) => 65_536,
+        Some([high, low]) => u64::from(u16::from_be_bytes([*high, *low])),
+        _ => 0,
+    };
+    let pages = field(28).map_or(0, |bytes| u64::from(u32::from_be_bytes(bytes)));
+    let trusted = field(24).is_some() && field(24) == field(92);
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let has_wal = std::fs::metadata(&wal).is_ok_and(|metadata| metadata.len() > 0);
+    let expected = pages.saturating_mul(page_size);
+    if trusted && !has_wal && found < expected {
+        return Err(SqliteStoreError::Truncated { expected, found });
+    }
+    Ok(())
 }
 
 /// Runs SQLite's `quick_check` (a scan of every page: finds a truncated file
