@@ -14,6 +14,7 @@ use sotto::media::SframeError;
 use sotto::ratchet::RatchetError;
 use sotto::record::RecordError;
 use sotto::session::{AddressError, SessionError};
+use sotto::store::SqliteStoreError;
 use sotto::verify::VerifyError;
 use sotto::x3dh::X3dhError;
 
@@ -128,6 +129,10 @@ pub enum SottoError {
         /// The store's message.
         reason: String,
     },
+    /// The storage key does not open this `SqliteStore`: it is not the key
+    /// the store was created with.
+    #[error("the storage key does not open this store")]
+    WrongStorageKey,
     /// `commit()` was called a second time on the same decrypted message.
     #[error("this message was already committed")]
     AlreadyCommitted,
@@ -143,7 +148,7 @@ pub enum SottoError {
 /// The error a store implemented by the app throws.
 ///
 /// In Kotlin `StoreException.Backend(reason)`, in Swift
-/// `StoreError.backend(reason:)`, in Python `StoreError.Backend(reason)`.
+/// `StoreError.Backend(reason:)`, in Python `StoreError.Backend(reason)`.
 /// Any other exception a store method throws arrives as `Backend` too,
 /// with the exception's text as `reason`. Sotto returns it to the caller as
 /// `SottoError.Store`.
@@ -260,7 +265,27 @@ impl From<sotto::store::StoreError> for SottoError {
     fn from(error: sotto::store::StoreError) -> Self {
         match error {
             sotto::store::StoreError::Corrupt(error) => error.into(),
-            sotto::store::StoreError::Backend(error) => Self::Store { reason: reason(error) },
+            sotto::store::StoreError::Backend(error) => {
+                match error.downcast::<SqliteStoreError>() {
+                    Ok(sqlite) => (*sqlite).into(),
+                    Err(other) => Self::Store { reason: reason(other) },
+                }
+            }
+            other => Self::Store { reason: reason(other) },
+        }
+    }
+}
+
+impl From<SqliteStoreError> for SottoError {
+    fn from(error: SqliteStoreError) -> Self {
+        match error {
+            SqliteStoreError::WrongStorageKey => Self::WrongStorageKey,
+            SqliteStoreError::StorageKeyLength { .. } => {
+                Self::InvalidArgument { reason: reason(error) }
+            }
+            SqliteStoreError::Corrupt { .. }
+            | SqliteStoreError::CorruptRecord { .. }
+            | SqliteStoreError::Record { .. } => Self::CorruptRecord { reason: reason(error) },
             other => Self::Store { reason: reason(other) },
         }
     }

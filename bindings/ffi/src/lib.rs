@@ -4,7 +4,8 @@
 //! converts its arguments and forwards to the core. Byte strings cross as
 //! `Vec<u8>` (`ByteArray`, `Data`, `bytes`); every failure is a
 //! [`SottoError`]. An app implements [`ProtocolStore`] to keep Sotto's state
-//! in its own database, or takes the SDK's [`InMemoryStore`].
+//! in its own database, or takes the SDK's [`SqliteStore`] (persistent,
+//! sealed at rest) or [`InMemoryStore`].
 //!
 //! The generated sources and their tests live beside this crate in
 //! `bindings/`; `bindings/README.md` says how to build each one.
@@ -19,7 +20,7 @@ mod verify;
 pub use call::{CipherSuite, OneToOneCallKeys, SframeReceiver, SframeSender};
 pub use error::{SottoError, StoreError};
 pub use session::{DecryptedMessage, SessionManager};
-pub use store::{InMemoryStore, PendingWrites, ProtocolStore};
+pub use store::{InMemoryStore, PendingWrites, ProtocolStore, SqliteStore, generate_storage_key};
 pub use types::{Address, IdentityKeyPair, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic};
 pub use verify::SafetyNumber;
 

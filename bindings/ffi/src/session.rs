@@ -11,7 +11,7 @@ use crate::call::OneToOneCallKeys;
 use crate::store::{CommitCapture, ForeignStore, SharedStore};
 use crate::types::{Address, OneTimePreKeyPublic, SignedPreKeyPublic};
 use crate::verify::SafetyNumber;
-use crate::{InMemoryStore, ProtocolStore, SottoError};
+use crate::{InMemoryStore, ProtocolStore, SottoError, SqliteStore};
 
 type CoreManager<S> = sotto::session::SessionManager<S>;
 
@@ -35,7 +35,23 @@ impl SessionManager {
     /// # Errors
     /// `InvalidArgument` for a bad address.
     #[uniffi::constructor]
-    pub fn in_memory(address: Address, store: Arc<InMemoryStore>) -> Result<Arc<Self>, SottoError> {
+    pub fn with_in_memory_store(
+        address: Address,
+        store: Arc<InMemoryStore>,
+    ) -> Result<Arc<Self>, SottoError> {
+        Self::over(address, SharedStore(store.0.clone()))
+    }
+
+    /// A manager for the device at `address` over the SDK's persistent
+    /// store. Several managers (or app processes) may share one store.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad address.
+    #[uniffi::constructor]
+    pub fn with_sqlite_store(
+        address: Address,
+        store: Arc<SqliteStore>,
+    ) -> Result<Arc<Self>, SottoError> {
         Self::over(address, SharedStore(store.0.clone()))
     }
 

@@ -1,5 +1,5 @@
 //! Stores: the [`ProtocolStore`] trait an app implements in Swift, Kotlin or
-//! Python, and the SDK's own [`InMemoryStore`].
+//! Python, and the SDK's own [`InMemoryStore`] and [`SqliteStore`].
 //!
 //! A foreign store keeps opaque byte records, one per key, exactly as a
 //! key-value table or a database column would: Sotto encodes and decodes
@@ -16,7 +16,7 @@ use sotto::store::{self as core, PeerIdentity, StoreCommit};
 use zeroize::Zeroizing;
 
 use crate::types::Address;
-use crate::{IdentityKeyPair as FfiIdentityKeyPair, StoreError};
+use crate::{IdentityKeyPair as FfiIdentityKeyPair, SottoError, StoreError};
 
 /// Where a device keeps its identity, prekeys, sessions and peers'
 /// identities, implemented by the app (in Kotlin `ProtocolStore`, in Swift
@@ -106,6 +106,77 @@ impl InMemoryStore {
     pub fn one_time_prekey_count(&self) -> u64 {
         self.0.one_time_prekey_count().try_into().unwrap_or(u64::MAX)
     }
+}
+
+/// The SDK's persistent store: one SQLite database file (SQLite is compiled
+/// in), every record sealed at rest under a 32-byte storage key that the app
+/// keeps in the platform's key store (the Keychain, the Android Keystore),
+/// never next to the database. `docs/STORAGE.md` gives the format.
+///
+/// **Warning:** restoring an older copy of the file makes the device reuse
+/// message keys; restore sessions from a backup only if the app can
+/// tolerate that.
+#[derive(Debug, uniffi::Object)]
+pub struct SqliteStore(pub(crate) Arc<core::SqliteStore>);
+
+fn storage_key(bytes: &[u8]) -> Result<core::StorageKey, SottoError> {
+    Ok(core::StorageKey::try_from(bytes)?)
+}
+
+#[uniffi::export]
+impl SqliteStore {
+    /// Creates a store in the file at `path` (which must not exist, or be
+    /// empty) for the device with `identity`, sealed under `storage_key`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a key that is not 32 bytes, `Store` if the file
+    /// already holds a database (left untouched) or SQLite fails.
+    #[uniffi::constructor]
+    pub fn create(
+        path: String,
+        storage_key: Vec<u8>,
+        identity: Arc<FfiIdentityKeyPair>,
+    ) -> Result<Arc<Self>, SottoError> {
+        let key = self::storage_key(&storage_key)?;
+        Ok(Arc::new(Self(Arc::new(core::SqliteStore::create(path, &key, &identity.0)?))))
+    }
+
+    /// Opens the store in the file at `path` with `storage_key`, migrating a
+    /// file written by an older Sotto.
+    ///
+    /// # Errors
+    /// `WrongStorageKey` for another key, `CorruptRecord` for a damaged
+    /// store, `Store` for a missing file, a file that is not a Sotto store,
+    /// or a failure of SQLite. On error the file is unchanged.
+    #[uniffi::constructor]
+    pub fn open(path: String, storage_key: Vec<u8>) -> Result<Arc<Self>, SottoError> {
+        let key = self::storage_key(&storage_key)?;
+        Ok(Arc::new(Self(Arc::new(core::SqliteStore::open(path, &key)?))))
+    }
+
+    /// The path of the database file.
+    pub fn path(&self) -> String {
+        self.0.path().to_string_lossy().into_owned()
+    }
+
+    /// How many one-time prekeys are left.
+    ///
+    /// # Errors
+    /// `Store` if the database failed.
+    pub fn one_time_prekey_count(&self) -> Result<u64, SottoError> {
+        Ok(self.0.one_time_prekey_count()?.try_into().unwrap_or(u64::MAX))
+    }
+}
+
+/// A new random 32-byte storage key for a [`SqliteStore`], for an app's
+/// first run: keep it in the platform's key store before creating the
+/// store.
+///
+/// **Warning:** a secret: whoever has it and the database file has every
+/// session secret in it.
+#[uniffi::export]
+pub fn generate_storage_key() -> Vec<u8> {
+    core::StorageKey::generate(&mut sotto::rng::os_rng()).as_bytes().to_vec()
 }
 
 /// Wraps a foreign store's failure as the core's backend error.

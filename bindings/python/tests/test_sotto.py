@@ -15,7 +15,9 @@ from sotto import (
     SafetyNumber,
     SessionManager,
     SottoError,
+    SqliteStore,
     StoreError,
+    generate_storage_key,
 )
 
 ALICE = Address(account="alice", device=1)
@@ -23,7 +25,7 @@ BOB = Address(account="bob", device=1)
 
 
 def in_memory(address):
-    return SessionManager.in_memory(address, InMemoryStore(IdentityKeyPair.generate()))
+    return SessionManager.with_in_memory_store(address, InMemoryStore(IdentityKeyPair.generate()))
 
 
 def bundle_of(manager, signed_id=1, one_time_id=100):
@@ -182,6 +184,30 @@ def test_a_store_written_in_python():
     bob_again = SessionManager.with_store(BOB, store)
     assert bob_again.decrypt_and_commit(ALICE, alice.encrypt(BOB, b"after restart")) == b"after restart"
     assert alice.decrypt_and_commit(BOB, bob_again.encrypt(ALICE, b"still here")) == b"still here"
+
+
+def test_the_persistent_store_keeps_sessions_across_restarts(tmp_path):
+    path = str(tmp_path / "bob.sqlite")
+    key = generate_storage_key()
+    identity = IdentityKeyPair.generate()
+    store = SqliteStore.create(path, key, identity)
+    bob = SessionManager.with_sqlite_store(BOB, store)
+    alice = in_memory(ALICE)
+    connect(alice, bob)
+    assert store.one_time_prekey_count() == 0
+    del bob, store
+
+    reopened = SqliteStore.open(path, key)
+    bob = SessionManager.with_sqlite_store(BOB, reopened)
+    assert bob.identity_key() == identity.public_key()
+    assert bob.decrypt_and_commit(ALICE, alice.encrypt(BOB, b"after restart")) == b"after restart"
+
+    with pytest.raises(SottoError.WrongStorageKey):
+        SqliteStore.open(path, generate_storage_key())
+    with pytest.raises(SottoError.InvalidArgument):
+        SqliteStore.open(path, b"short key")
+    with pytest.raises(SottoError.Store):
+        SqliteStore.create(path, key, identity)
 
 
 def test_store_failures_arrive_as_store_errors():

@@ -1,0 +1,340 @@
+// Sotto through its Kotlin binding: conversations, a store written in
+// Kotlin, errors as exceptions, safety numbers and call keys.
+package sotto
+
+import java.nio.file.Path
+import org.junit.jupiter.api.Assertions.assertArrayEquals
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertThrows
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.io.TempDir
+import uniffi.sotto.Address
+import uniffi.sotto.CipherSuite
+import uniffi.sotto.IdentityKeyPair
+import uniffi.sotto.InMemoryStore
+import uniffi.sotto.PendingWrites
+import uniffi.sotto.PreKeyBundle
+import uniffi.sotto.ProtocolStore
+import uniffi.sotto.SafetyNumber
+import uniffi.sotto.SessionManager
+import uniffi.sotto.SottoException
+import uniffi.sotto.SqliteStore
+import uniffi.sotto.StoreException
+import uniffi.sotto.generateStorageKey
+
+val ALICE = Address("alice", 1u)
+val BOB = Address("bob", 1u)
+
+fun inMemory(address: Address): SessionManager =
+    SessionManager.withInMemoryStore(address, InMemoryStore(IdentityKeyPair.generate()))
+
+/** What a server would hand out for `manager`'s device. */
+fun bundleOf(manager: SessionManager, signedId: UInt = 1u, oneTimeId: UInt = 100u): ByteArray {
+    val signed = manager.generateSignedPrekey(signedId)
+    val oneTime = manager.generateOneTimePrekeys(oneTimeId, 1u).first()
+    return PreKeyBundle(manager.identityKey(), signed, oneTime).toBytes()
+}
+
+/** Alice starts a session from Bob's bundle; Bob answers. */
+fun connect(alice: SessionManager, bob: SessionManager) {
+    alice.processBundle(BOB, bundleOf(bob))
+    val received = bob.decrypt(ALICE, alice.encrypt(BOB, "hello Bob".toByteArray()))
+    assertTrue(received.startedSession())
+    assertEquals("hello Bob", String(received.plaintext()))
+    received.commit()
+    val reply = bob.encrypt(ALICE, "hello Alice".toByteArray())
+    assertEquals("hello Alice", String(alice.decryptAndCommit(BOB, reply)))
+}
+
+/** A ProtocolStore in Kotlin maps: records are opaque bytes. */
+class MapStore(identity: IdentityKeyPair) : ProtocolStore {
+    private val identity = identity.toRecordBytes()
+    val peers = HashMap<Address, ByteArray>()
+    val signed = HashMap<UInt, ByteArray>()
+    val oneTime = HashMap<UInt, ByteArray>()
+    val sessions = HashMap<Address, ByteArray>()
+    @Volatile var failWith: Exception? = null
+    @Volatile var commits = 0
+
+    private fun check() {
+        failWith?.let { throw it }
+    }
+
+    override fun localIdentity(): ByteArray? { check(); return identity }
+
+    override fun peerIdentity(address: Address): ByteArray? =
+        synchronized(this) { check(); peers[address] }
+
+    override fun savePeerIdentity(address: Address, record: ByteArray) =
+        synchronized(this) { check(); peers[address] = record }
+
+    override fun signedPrekey(id: UInt): ByteArray? = synchronized(this) { check(); signed[id] }
+
+    override fun saveSignedPrekey(id: UInt, record: ByteArray) =
+        synchronized(this) { check(); signed[id] = record }
+
+    override fun removeSignedPrekey(id: UInt) = synchronized(this) { check(); signed.remove(id); Unit }
+
+    override fun oneTimePrekey(id: UInt): ByteArray? = synchronized(this) { check(); oneTime[id] }
+
+    override fun saveOneTimePrekey(id: UInt, record: ByteArray) =
+        synchronized(this) { check(); oneTime[id] = record }
+
+    override fun removeOneTimePrekey(id: UInt) =
+        synchronized(this) { check(); oneTime.remove(id); Unit }
+
+    override fun loadSession(address: Address): ByteArray? =
+        synchronized(this) { check(); sessions[address] }
+
+    override fun storeSession(address: Address, record: ByteArray) =
+        synchronized(this) { check(); sessions[address] = record }
+
+    /** All writes of one message under one lock: a transaction. */
+    override fun commit(commit: PendingWrites) = synchronized(this) {
+        check()
+        commit.newPeerIdentity?.let { peers[commit.address] = it }
+        sessions[commit.address] = commit.session
+        commit.consumedOneTimePrekey?.let { oneTime.remove(it) }
+        commits += 1
+    }
+}
+
+class SottoTest {
+    @Test
+    fun twoPartyConversationWithOutOfOrderDelivery() {
+        val alice = inMemory(ALICE)
+        val bob = inMemory(BOB)
+        connect(alice, bob)
+
+        val sent = (0 until 5).map { alice.encrypt(BOB, "message $it".toByteArray()) }
+        for (i in listOf(3, 0, 4, 2, 1)) {
+            assertEquals("message $i", String(bob.decryptAndCommit(ALICE, sent[i])))
+        }
+
+        // Turns of both sides move the DH ratchet; a message of an earlier
+        // turn arrives late.
+        val late = bob.encrypt(ALICE, "late".toByteArray())
+        for (turn in 0 until 3) {
+            val reply = bob.encrypt(ALICE, "bob $turn".toByteArray())
+            assertEquals("bob $turn", String(alice.decryptAndCommit(BOB, reply)))
+            val answer = alice.encrypt(BOB, "alice $turn".toByteArray())
+            assertEquals("alice $turn", String(bob.decryptAndCommit(ALICE, answer)))
+        }
+        assertEquals("late", String(alice.decryptAndCommit(BOB, late)))
+        assertTrue(alice.hasSession(BOB) && bob.hasSession(ALICE))
+    }
+
+    @Test
+    fun aStoreWrittenInKotlin() {
+        val store = MapStore(IdentityKeyPair.generate())
+        val bob = SessionManager.withStore(BOB, store)
+        val alice = inMemory(ALICE)
+        connect(alice, bob)
+
+        // Bob's state lives in the Kotlin store, as opaque records.
+        assertEquals(setOf(1u), store.signed.keys)
+        assertTrue(store.oneTime.isEmpty(), "the first message consumed the one-time prekey")
+        assertTrue(store.peers.containsKey(ALICE) && store.sessions.containsKey(ALICE))
+        assertEquals(1, store.commits)
+
+        // A message is not stored until committed: it decrypts again.
+        val message = alice.encrypt(BOB, "handle me once".toByteArray())
+        val uncommitted = bob.decrypt(ALICE, message)
+        assertEquals("handle me once", String(uncommitted.plaintext()))
+        assertEquals(1, store.commits)
+        val again = bob.decrypt(ALICE, message)
+        again.commit()
+        assertEquals(2, store.commits)
+        assertThrows(SottoException.AlreadyCommitted::class.java) { again.commit() }
+        assertThrows(SottoException.DuplicateMessage::class.java) { bob.decrypt(ALICE, message) }
+
+        // A second manager over the same store carries the session on.
+        val bobAgain = SessionManager.withStore(BOB, store)
+        val afterRestart = alice.encrypt(BOB, "after restart".toByteArray())
+        assertEquals("after restart", String(bobAgain.decryptAndCommit(ALICE, afterRestart)))
+        val stillHere = bobAgain.encrypt(ALICE, "still here".toByteArray())
+        assertEquals("still here", String(alice.decryptAndCommit(BOB, stillHere)))
+    }
+
+    @Test
+    fun thePersistentStoreKeepsSessionsAcrossRestarts(@TempDir dir: Path) {
+        val path = dir.resolve("bob.sqlite").toString()
+        val key = generateStorageKey()
+        val identity = IdentityKeyPair.generate()
+        val alice = inMemory(ALICE)
+        SqliteStore.create(path, key, identity).use { store ->
+            SessionManager.withSqliteStore(BOB, store).use { bob -> connect(alice, bob) }
+            assertEquals(0uL, store.oneTimePrekeyCount())
+        }
+
+        SqliteStore.open(path, key).use { store ->
+            val bob = SessionManager.withSqliteStore(BOB, store)
+            assertArrayEquals(identity.publicKey(), bob.identityKey())
+            val message = alice.encrypt(BOB, "after restart".toByteArray())
+            assertEquals("after restart", String(bob.decryptAndCommit(ALICE, message)))
+        }
+
+        assertThrows(SottoException.WrongStorageKey::class.java) {
+            SqliteStore.open(path, generateStorageKey())
+        }
+        assertThrows(SottoException.InvalidArgument::class.java) {
+            SqliteStore.open(path, "short key".toByteArray())
+        }
+        assertThrows(SottoException.Store::class.java) { SqliteStore.create(path, key, identity) }
+    }
+
+    @Test
+    fun storeFailuresArriveAsStoreErrors() {
+        val store = MapStore(IdentityKeyPair.generate())
+        val bob = SessionManager.withStore(BOB, store)
+        val alice = inMemory(ALICE)
+        connect(alice, bob)
+        val message = alice.encrypt(BOB, "during an outage".toByteArray())
+
+        store.failWith = StoreException.Backend("disk full")
+        val full = assertThrows(SottoException.Store::class.java) { bob.decrypt(ALICE, message) }
+        assertTrue(full.reason.contains("disk full"), full.reason)
+
+        // An exception that is not a StoreException is a store failure too.
+        store.failWith = IllegalStateException("database locked")
+        val locked = assertThrows(SottoException.Store::class.java) {
+            bob.encrypt(ALICE, "x".toByteArray())
+        }
+        assertTrue(locked.reason.contains("database locked"), locked.reason)
+
+        // A failed commit leaves the message committable once the store is back.
+        store.failWith = null
+        val received = bob.decrypt(ALICE, message)
+        store.failWith = StoreException.Backend("disk full")
+        assertThrows(SottoException.Store::class.java) { received.commit() }
+        store.failWith = null
+        received.commit()
+        assertEquals("during an outage", String(received.plaintext()))
+    }
+
+    @Test
+    fun aCorruptRecordIsRefused() {
+        val store = MapStore(IdentityKeyPair.generate())
+        val bob = SessionManager.withStore(BOB, store)
+        connect(inMemory(ALICE), bob)
+        store.sessions[ALICE] = byteArrayOf(0xff.toByte(), 0, 1, 2)
+        assertThrows(SottoException.CorruptRecord::class.java) { bob.encrypt(ALICE, "x".toByteArray()) }
+    }
+
+    @Test
+    fun typedErrorsArriveAsExceptions() {
+        val alice = inMemory(ALICE)
+        val bob = inMemory(BOB)
+        assertThrows(SottoException.NoSession::class.java) {
+            alice.encrypt(BOB, "no session yet".toByteArray())
+        }
+        connect(alice, bob)
+
+        assertThrows(SottoException.MalformedMessage::class.java) {
+            bob.decrypt(ALICE, byteArrayOf(0, 1, 2, 3))
+        }
+
+        val message = alice.encrypt(BOB, "once".toByteArray())
+        val tampered = message.copyOf()
+        tampered[tampered.size - 1] = (tampered.last().toInt() xor 1).toByte()
+        assertThrows(SottoException.AuthenticationFailed::class.java) { bob.decrypt(ALICE, tampered) }
+
+        assertEquals("once", String(bob.decryptAndCommit(ALICE, message)))
+        val replay = assertThrows(SottoException.DuplicateMessage::class.java) {
+            bob.decrypt(ALICE, message)
+        }
+        assertTrue(replay is SottoException)
+        assertTrue(replay.counter >= 0u)
+
+        assertThrows(SottoException.InvalidBundle::class.java) {
+            alice.processBundle(BOB, byteArrayOf(1, 2, 3))
+        }
+        assertThrows(SottoException.InvalidArgument::class.java) {
+            alice.encrypt(Address("", 1u), "x".toByteArray())
+        }
+        assertThrows(SottoException.InvalidArgument::class.java) {
+            alice.trustIdentity(BOB, "short".toByteArray(), false)
+        }
+        assertThrows(SottoException.CorruptRecord::class.java) {
+            IdentityKeyPair.fromRecordBytes(byteArrayOf(0xff.toByte(), 0xff.toByte()))
+        }
+    }
+
+    @Test
+    fun identityChangeIsRefusedUntilTrusted() {
+        val alice = inMemory(ALICE)
+        val bob = inMemory(BOB)
+        connect(alice, bob)
+
+        // Bob reinstalls: a new identity key under the same address.
+        val newBob = inMemory(BOB)
+        val newBundle = bundleOf(newBob)
+        val changed = assertThrows(SottoException.UntrustedIdentity::class.java) {
+            alice.processBundle(BOB, newBundle)
+        }
+        assertEquals(BOB, changed.address)
+        assertArrayEquals(newBob.identityKey(), changed.identityKey)
+
+        // A first message from the new Bob is refused the same way.
+        newBob.processBundle(ALICE, bundleOf(alice, 2u, 200u))
+        val first = newBob.encrypt(ALICE, "it's me, really".toByteArray())
+        assertThrows(SottoException.UntrustedIdentity::class.java) { alice.decrypt(BOB, first) }
+
+        // Once the user accepts the new key, the session can be replaced.
+        alice.trustIdentity(BOB, changed.identityKey, false)
+        alice.processBundle(BOB, newBundle)
+        val welcome = alice.encrypt(BOB, "welcome back".toByteArray())
+        assertEquals("welcome back", String(newBob.decryptAndCommit(ALICE, welcome)))
+    }
+
+    @Test
+    fun safetyNumbersAgreeOnBothSides() {
+        val alice = inMemory(ALICE)
+        val bob = inMemory(BOB)
+        assertNull(alice.safetyNumber(BOB))
+        connect(alice, bob)
+        val onAlice = alice.safetyNumber(BOB)!!
+        val onBob = bob.safetyNumber(ALICE)!!
+        assertEquals(onAlice.displayable(), onBob.displayable())
+        assertEquals(60, onAlice.displayable().length)
+        assertEquals(12, onAlice.grouped().split(" ").size)
+        assertTrue(onBob.matchesScanned(onAlice.scannable()))
+        val direct = SafetyNumber(ALICE, alice.identityKey(), BOB, bob.identityKey())
+        assertEquals(onAlice.displayable(), direct.displayable())
+        assertThrows(SottoException.InvalidArgument::class.java) {
+            onBob.matchesScanned(byteArrayOf(0, 0, 0))
+        }
+    }
+
+    @Test
+    fun callKeysAndAnSframeRoundTrip() {
+        val alice = inMemory(ALICE)
+        val bob = inMemory(BOB)
+        connect(alice, bob)
+        val callId = "call-0001".toByteArray()
+        val suite = CipherSuite.AES128_GCM_SHA256_128
+        val onAlice = alice.callKeys(BOB, callId)
+        val onBob = bob.callKeys(ALICE, callId)
+        assertEquals(onAlice.sendKid(), onBob.receiveKid())
+        assertArrayEquals(onAlice.sendBaseKey(), onBob.receiveBaseKey())
+
+        val sender = onAlice.sender(suite)
+        val receiver = onBob.receiver(suite)
+        val metadata = "rtp header".toByteArray()
+        val frame = sender.encrypt(metadata, "an opus frame".toByteArray())
+        assertEquals("an opus frame", String(receiver.decrypt(metadata, frame)))
+        assertThrows(SottoException.FrameReplayed::class.java) { receiver.decrypt(metadata, frame) }
+        val another = sender.encrypt(metadata, "x".toByteArray())
+        assertThrows(SottoException.AuthenticationFailed::class.java) {
+            receiver.decrypt("other metadata".toByteArray(), another)
+        }
+
+        val back = onBob.sender(suite).encrypt(ByteArray(0), "answer".toByteArray())
+        assertEquals("answer", String(onAlice.receiver(suite).decrypt(ByteArray(0), back)))
+        assertFalse(onAlice.receiver(suite).hasKey(onAlice.sendKid()))
+        assertThrows(SottoException.InvalidArgument::class.java) { alice.callKeys(BOB, ByteArray(0)) }
+    }
+}
