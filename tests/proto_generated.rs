@@ -31,7 +31,9 @@ fn generate(out_dir: &Path) {
         .type_attribute(".sotto.storage.v1.SignedPreKeyRecord", SECRET)
         .type_attribute(".sotto.storage.v1.OneTimePreKeyRecord", SECRET)
         // ...and never print them: src/proto/mod.rs writes a redacted Debug.
-        .skip_debug([".sotto.storage.v1"])
+        .skip_debug([".sotto.storage.v1", ".sotto.wire.v1.CallSenderKey"])
+        // A group call's sender key message carries a secret too.
+        .type_attribute(".sotto.wire.v1.CallSenderKey", SECRET)
         .compile_fds(descriptors)
         .expect("prost generates code");
 }

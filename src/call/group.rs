@@ -347,7 +347,8 @@ impl SenderKey {
                 found: message.version,
             });
         }
-        let found_call = CallId::new(message.call_id).map_err(|_| malformed("call id length"))?;
+        let found_call = CallId::new(core::mem::take(&mut message.call_id))
+            .map_err(|_| malformed("call id length"))?;
         if found_call != *call_id {
             return Err(CallError::WrongCall { expected: call_id.clone(), found: found_call });
         }

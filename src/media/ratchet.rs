@@ -1,7 +1,8 @@
 //! The sender-key ratchet of RFC 9605 §5.1.
 //!
-//! When a member leaves a call, each sender can move its key forward instead of
-//! distributing a new one, so the member that left cannot decrypt what follows:
+//! When a member joins a call, each sender can move its key forward instead of
+//! distributing a new one to everyone, so that the newcomer, given only the new key,
+//! cannot decrypt what was sent before it joined:
 //!
 //! ```text
 //! base_key[i+1] = HKDF-Expand(HKDF-Extract("", base_key[i]), "SFrame 1.0 Ratchet", CipherSuite.Nh)
@@ -17,14 +18,16 @@
 //!
 //! so a receiver that sees a larger step for a known generation ratchets forward to it.
 //! Ratchet steps cannot be undone: a receiver that moved to step `i` no longer holds
-//! `base_key[j]` for `j < i`.
+//! `base_key[j]` for `j < i`. They do not protect against a member that leaves: anyone
+//! holding `base_key[i]` computes every later step, so a leave needs new secrets
+//! (see [`crate::call::GroupCall`]).
 //!
 //! ```
 //! use sotto::media::{BaseKey, CipherSuite, SenderKeyRatchet, SframeReceiver};
 //!
 //! let suite = CipherSuite::Aes128GcmSha256_128;
 //! let mut ratchet = SenderKeyRatchet::new(suite, 7, 8, BaseKey::from_bytes(&[9; 16])?)?;
-//! ratchet.advance()?; // a member left
+//! ratchet.advance()?; // a member joined
 //! assert_eq!(ratchet.kid().value(), (7 << 8) | 1);
 //! let mut sender = ratchet.sender()?;
 //!

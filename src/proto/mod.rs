@@ -10,6 +10,12 @@
 /// The wire format (`proto/wire.proto`).
 pub(crate) mod wire {
     include!("sotto.wire.v1.rs");
+
+    impl core::fmt::Debug for CallSenderKey {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("CallSenderKey { <redacted> }")
+        }
+    }
 }
 
 /// Stored records (`proto/storage.proto`).

@@ -99,7 +99,9 @@ pub struct OneTimePreKey {
 /// One group-call participant's SFrame sender key, sent to other participants
 /// as the plaintext of a DM session message (docs/PROTOCOL.md §9). It holds a
 /// secret: only ever send it inside a DM session.
+#[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[prost(skip_debug)]
 pub struct CallSenderKey {
     /// The call's id, as its signalling named it (1 to 255 bytes).
     #[prost(bytes = "vec", tag = "1")]

@@ -300,7 +300,7 @@ impl DoubleRatchet {
             })
             .collect::<Result<_, RecordError>>()?;
         if state.retired_ratchet_keys.len() > 32 * MAX_RETIRED_RATCHET_KEYS
-            || state.retired_ratchet_keys.len() % 32 != 0
+            || !state.retired_ratchet_keys.len().is_multiple_of(32)
         {
             return Err(RecordError::InvalidField { field: "retired_ratchet_keys" });
         }
