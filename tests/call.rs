@@ -860,14 +860,11 @@ fn the_kid_example_of_the_calls_section() {
     assert_eq!(GroupKeyId::new(Epoch::ZERO, A, 2).kid(), KeyId::new(0x102));
 }
 
-/// docs/CALLS.md (or docs/PROTOCOL.md, once merged into it) states every
-/// constant of the calls section.
+/// docs/PROTOCOL.md §9 states every constant of the calls.
 #[test]
 fn the_calls_section_states_every_constant() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let doc = ["docs/CALLS.md", "docs/PROTOCOL.md"]
-        .map(|path| std::fs::read_to_string(format!("{root}/{path}")).unwrap_or_default())
-        .concat();
+    let doc = std::fs::read_to_string(format!("{root}/docs/PROTOCOL.md")).unwrap_or_default();
     for (name, value) in [
         ("STEP_BITS", u64::from(STEP_BITS)),
         ("PARTICIPANT_BITS", u64::from(PARTICIPANT_BITS)),
