@@ -11,7 +11,7 @@ log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
 echo "== bindings: sotto-ffi lints and unit tests"
-cargo clippy --quiet -p sotto-ffi --all-targets -- -D warnings
+cargo clippy --quiet -p sotto-ffi --all-targets --no-deps -- -D warnings
 cargo test --quiet -p sotto-ffi 2>&1 | tee "$log/ffi"
 
 echo "== bindings: Python (pytest)"

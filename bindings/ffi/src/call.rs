@@ -206,3 +206,190 @@ impl SframeReceiver {
         Ok(self.lock().decrypt(&metadata, &frame)?)
     }
 }
+
+/// A group-call key id taken apart: `epoch << 24 | participant << 8 | step`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct GroupKeyId {
+    /// The key epoch (a participant leaving starts the next).
+    pub epoch: u64,
+    /// The sending participant.
+    pub participant: u16,
+    /// The sender-key ratchet step (a participant joining moves it).
+    pub step: u8,
+    /// The SFrame key id frames of this key carry.
+    pub kid: u64,
+}
+
+impl From<sotto::call::GroupKeyId> for GroupKeyId {
+    fn from(id: sotto::call::GroupKeyId) -> Self {
+        Self {
+            epoch: id.epoch().value(),
+            participant: id.participant().value(),
+            step: id.step(),
+            kid: id.kid().value(),
+        }
+    }
+}
+
+/// One participant's view of a group call: its own sending key, and the
+/// keys it received from the others over DM sessions.
+///
+/// The app tells it who joined and who left (from the call's signalling),
+/// sends each sender key message it returns inside the DM session with the
+/// participants concerned, and passes each sender key message it receives
+/// to `receive_sender_key` with the participant id its signalling gave that
+/// DM session's address. Thread-safe.
+///
+/// **Warning:** not persisted: a participant that loses it (an app restart)
+/// must rejoin the call under a new participant id.
+#[derive(Debug, uniffi::Object)]
+pub struct GroupCall(Mutex<sotto::call::GroupCall>);
+
+impl GroupCall {
+    fn lock(&self) -> MutexGuard<'_, sotto::call::GroupCall> {
+        // Every operation computes its new state before assigning it, so a
+        // poisoned lock guards a consistent call.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The errors of a group-call frame: a sender that left or a stale key
+/// refuses the frame, not a sender key.
+fn frame_error(error: sotto::call::CallError) -> SottoError {
+    use sotto::call::CallError;
+    match error {
+        CallError::RemovedParticipant { .. }
+        | CallError::StaleEpoch { .. }
+        | CallError::StaleStep { .. } => SottoError::FrameRejected { reason: error.to_string() },
+        other => other.into(),
+    }
+}
+
+#[uniffi::export]
+impl GroupCall {
+    /// Joins (or starts) call `call_id` (1 to 255 bytes) as participant `me`
+    /// in key epoch `epoch`, as the call's signalling says, with a new random
+    /// sender secret. Send `sender_key_message()` to every other participant
+    /// over their DM sessions.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad call id, `LimitExceeded` for an epoch
+    /// over 2^40 - 1.
+    #[uniffi::constructor]
+    pub fn new(
+        call_id: Vec<u8>,
+        suite: CipherSuite,
+        me: u16,
+        epoch: u64,
+    ) -> Result<Arc<Self>, SottoError> {
+        let call = sotto::call::GroupCall::new(
+            sotto::call::CallId::new(call_id)?,
+            suite.into(),
+            me.into(),
+            sotto::call::Epoch::new(epoch)?,
+            &mut sotto::rng::os_rng(),
+        )?;
+        Ok(Arc::new(Self(Mutex::new(call))))
+    }
+
+    /// This participant's id.
+    pub fn me(&self) -> u16 {
+        self.lock().me().value()
+    }
+
+    /// The epoch this participant sends in.
+    pub fn epoch(&self) -> u64 {
+        self.lock().epoch().value()
+    }
+
+    /// The key this participant's next frame is encrypted under.
+    pub fn key_id(&self) -> GroupKeyId {
+        self.lock().key_id().into()
+    }
+
+    /// The participants this one knows are in the call, itself included, in
+    /// increasing order.
+    pub fn participants(&self) -> Vec<u16> {
+        self.lock().participants().map(|participant| participant.value()).collect()
+    }
+
+    /// The newest key held for `participant`'s frames, if any.
+    pub fn sender_key_of(&self, participant: u16) -> Option<GroupKeyId> {
+        self.lock().sender_key_of(participant.into()).map(Into::into)
+    }
+
+    /// This participant's current sender key, to send to participants as
+    /// the plaintext of a DM session message.
+    ///
+    /// **Warning:** the bytes hold the secret of this participant's frames:
+    /// send them only inside a DM session.
+    pub fn sender_key_message(&self) -> Vec<u8> {
+        self.lock().sender_key_message().to_vec()
+    }
+
+    /// Takes a sender key message that arrived over the DM session with the
+    /// participant the app knows as `expected_sender`; returns the key now
+    /// held for that participant.
+    ///
+    /// # Errors
+    /// `SenderKeyRejected` for a malformed message, one of another call,
+    /// suite or sender, of a participant that left, or an old epoch or step;
+    /// `InvalidArgument` if `expected_sender` is this participant. On error
+    /// nothing changed.
+    pub fn receive_sender_key(
+        &self,
+        expected_sender: u16,
+        message: Vec<u8>,
+    ) -> Result<GroupKeyId, SottoError> {
+        Ok(self.lock().receive_sender_key(expected_sender.into(), &Zeroizing::new(message))?.into())
+    }
+
+    /// `participant` joined: moves this participant's key one ratchet step
+    /// forward and returns the sender key message for the newcomer only.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for this participant's own id, `LimitExceeded`
+    /// after 255 joins in one epoch (call `rekey` first).
+    pub fn participant_joined(&self, participant: u16) -> Result<Vec<u8>, SottoError> {
+        Ok(self.lock().participant_joined(participant.into())?.to_vec())
+    }
+
+    /// `participant` left: forgets its keys, moves to the next epoch with a
+    /// new secret, and returns the sender key message for every remaining
+    /// participant.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for this participant's own id, `LimitExceeded`
+    /// after the last epoch.
+    pub fn participant_left(&self, participant: u16) -> Result<Vec<u8>, SottoError> {
+        let mut rng = sotto::rng::os_rng();
+        Ok(self.lock().participant_left(participant.into(), &mut rng)?.to_vec())
+    }
+
+    /// Moves to the next epoch with a new secret, removing no one; returns
+    /// the sender key message for every other participant.
+    ///
+    /// # Errors
+    /// `LimitExceeded` after the last epoch.
+    pub fn rekey(&self) -> Result<Vec<u8>, SottoError> {
+        Ok(self.lock().rekey(&mut sotto::rng::os_rng())?.to_vec())
+    }
+
+    /// Encrypts one of this participant's frames.
+    ///
+    /// # Errors
+    /// `LimitExceeded` once every counter of the key was used.
+    pub fn encrypt(&self, metadata: Vec<u8>, frame: Vec<u8>) -> Result<Vec<u8>, SottoError> {
+        Ok(self.lock().encrypt(&metadata, &frame)?)
+    }
+
+    /// Decrypts another participant's frame, ratcheting its key forward if
+    /// the frame is of a newer step.
+    ///
+    /// # Errors
+    /// `FrameRejected` (a malformed header, an unknown or departed sender, a
+    /// stale key), `FrameReplayed` or `AuthenticationFailed`.
+    pub fn decrypt(&self, metadata: Vec<u8>, frame: Vec<u8>) -> Result<Vec<u8>, SottoError> {
+        self.lock().decrypt(&metadata, &frame).map_err(frame_error)
+    }
+}

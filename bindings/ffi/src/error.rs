@@ -51,7 +51,8 @@ pub enum SottoError {
         reason: String,
     },
     /// There is no session with the address, or none that the message
-    /// belongs to. Process the peer's bundle first.
+    /// belongs to, or (for call keys) the session was stored before call
+    /// keys existed. Process the peer's bundle to start a new one.
     #[error("no session for this address or message")]
     NoSession,
     /// The store has no identity key pair for this device.
@@ -112,6 +113,14 @@ pub enum SottoError {
     #[error("replayed frame: {reason}")]
     FrameReplayed {
         /// Which frame.
+        reason: String,
+    },
+    /// A group-call sender key message was refused: malformed, of another
+    /// call, suite or sender, from a participant that left, or of an epoch
+    /// or step older than the key held (a repeat included).
+    #[error("sender key refused: {reason}")]
+    SenderKeyRejected {
+        /// Why.
         reason: String,
     },
     /// A stored record (in the app's store or given to a `from_record_bytes`)
@@ -232,9 +241,25 @@ impl From<RatchetError> for SottoError {
 impl From<CallError> for SottoError {
     fn from(error: CallError) -> Self {
         match error {
-            CallError::InvalidCallId { .. } => Self::InvalidArgument { reason: reason(error) },
+            CallError::InvalidCallId { .. } | CallError::OwnParticipant { .. } => {
+                Self::InvalidArgument { reason: reason(error) }
+            }
             CallError::SameIdentity => Self::KeyAgreementFailed { reason: reason(error) },
+            // The app's remedy is the same as without a session: start one.
+            CallError::SessionPredatesCallKeys => Self::NoSession,
             CallError::Sframe(error) => error.into(),
+            CallError::MalformedSenderKey { .. }
+            | CallError::UnsupportedSenderKeyVersion { .. }
+            | CallError::WrongCall { .. }
+            | CallError::WrongCipherSuite { .. }
+            | CallError::WrongSender { .. }
+            | CallError::RemovedParticipant { .. }
+            | CallError::StaleEpoch { .. }
+            | CallError::StaleStep { .. } => Self::SenderKeyRejected { reason: reason(error) },
+            CallError::UnknownSender { .. } => Self::FrameRejected { reason: reason(error) },
+            CallError::StepsExhausted { .. } | CallError::EpochOutOfRange { .. } => {
+                Self::LimitExceeded { reason: reason(error) }
+            }
             other => Self::Internal { reason: reason(other) },
         }
     }
@@ -332,6 +357,10 @@ mod tests {
         assert!(matches!(
             SottoError::from(SframeError::Replay { kid: 1.into(), ctr: 2 }),
             SottoError::FrameReplayed { .. }
+        ));
+        assert!(matches!(
+            SottoError::from(SessionError::Call(CallError::SessionPredatesCallKeys)),
+            SottoError::NoSession
         ));
     }
 

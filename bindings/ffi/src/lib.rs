@@ -17,7 +17,9 @@ mod store;
 mod types;
 mod verify;
 
-pub use call::{CipherSuite, OneToOneCallKeys, SframeReceiver, SframeSender};
+pub use call::{
+    CipherSuite, GroupCall, GroupKeyId, OneToOneCallKeys, SframeReceiver, SframeSender,
+};
 pub use error::{SottoError, StoreError};
 pub use session::{DecryptedMessage, SessionManager};
 pub use store::{InMemoryStore, PendingWrites, ProtocolStore, SqliteStore, generate_storage_key};

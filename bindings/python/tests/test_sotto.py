@@ -8,6 +8,7 @@ import pytest
 from sotto import (
     Address,
     CipherSuite,
+    GroupCall,
     IdentityKeyPair,
     InMemoryStore,
     PreKeyBundle,
@@ -339,3 +340,38 @@ def test_call_keys_and_an_sframe_round_trip():
     assert on_alice.receiver(suite).decrypt(b"", back) == b"answer"
     with pytest.raises(SottoError.InvalidArgument):
         alice.call_keys(BOB, b"")
+
+
+def test_group_call_sender_keys_over_dm_sessions():
+    alice, bob = in_memory(ALICE), in_memory(BOB)
+    connect(alice, bob)
+    call_id, suite = b"standup-42", CipherSuite.CHA_CHA20_POLY1305_SHA256_128
+    on_alice, on_bob = GroupCall(call_id, suite, 1, 0), GroupCall(call_id, suite, 2, 0)
+
+    # Each sends its sender key inside the DM session.
+    key = bob.decrypt_and_commit(ALICE, alice.encrypt(BOB, on_alice.sender_key_message()))
+    assert on_bob.receive_sender_key(1, key).participant == 1
+    key = alice.decrypt_and_commit(BOB, bob.encrypt(ALICE, on_bob.sender_key_message()))
+    on_alice.receive_sender_key(2, key)
+    assert on_alice.participants() == [1, 2]
+    assert on_bob.decrypt(b"", on_alice.encrypt(b"", b"frame")) == b"frame"
+    with pytest.raises(SottoError.SenderKeyRejected):
+        on_alice.receive_sender_key(2, key)
+
+    # Carol joins: Alice's key ratchets; Carol gets the new step only.
+    on_carol = GroupCall(call_id, suite, 3, 0)
+    on_carol.receive_sender_key(1, on_alice.participant_joined(3))
+    frame = on_alice.encrypt(b"", b"step 1")
+    assert on_alice.key_id().step == 1
+    assert on_carol.decrypt(b"", frame) == b"step 1"
+    assert on_bob.decrypt(b"", frame) == b"step 1"
+
+    # Bob leaves: Alice moves to epoch 1; Bob cannot read her frames.
+    on_carol.receive_sender_key(1, on_alice.participant_left(2))
+    assert on_alice.epoch() == 1
+    frame = on_alice.encrypt(b"", b"epoch 1")
+    assert on_carol.decrypt(b"", frame) == b"epoch 1"
+    with pytest.raises(SottoError.FrameRejected):
+        on_bob.decrypt(b"", frame)
+    with pytest.raises(SottoError.InvalidArgument):
+        on_alice.participant_joined(1)

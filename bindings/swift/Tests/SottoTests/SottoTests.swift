@@ -354,4 +354,48 @@ final class SottoTests: XCTestCase {
             if case .InvalidArgument = $0 { true } else { false }
         }
     }
+
+    func testGroupCallSenderKeysOverDmSessions() throws {
+        let alice = try inMemory(aliceAddress)
+        let bob = try inMemory(bobAddress)
+        try connect(alice, bob)
+        let callId = utf8("standup-42")
+        let suite = CipherSuite.chaCha20Poly1305Sha256128
+        let onAlice = try GroupCall(callId: callId, suite: suite, me: 1, epoch: 0)
+        let onBob = try GroupCall(callId: callId, suite: suite, me: 2, epoch: 0)
+
+        // Each sends its sender key inside the DM session.
+        let fromAlice = try bob.decryptAndCommit(
+            address: aliceAddress, message: alice.encrypt(address: bobAddress, plaintext: onAlice.senderKeyMessage()))
+        XCTAssertEqual(try onBob.receiveSenderKey(expectedSender: 1, message: fromAlice).participant, 1)
+        let fromBob = try alice.decryptAndCommit(
+            address: bobAddress, message: bob.encrypt(address: aliceAddress, plaintext: onBob.senderKeyMessage()))
+        _ = try onAlice.receiveSenderKey(expectedSender: 2, message: fromBob)
+        XCTAssertEqual(onAlice.participants(), [1, 2])
+        let frame = try onAlice.encrypt(metadata: Data(), frame: utf8("frame"))
+        XCTAssertEqual(try onBob.decrypt(metadata: Data(), frame: frame), utf8("frame"))
+        assertThrowsSotto(try onAlice.receiveSenderKey(expectedSender: 2, message: fromBob)) {
+            if case .SenderKeyRejected = $0 { true } else { false }
+        }
+
+        // Carol joins: Alice's key ratchets; Carol gets the new step only.
+        let onCarol = try GroupCall(callId: callId, suite: suite, me: 3, epoch: 0)
+        _ = try onCarol.receiveSenderKey(expectedSender: 1, message: onAlice.participantJoined(participant: 3))
+        let stepOne = try onAlice.encrypt(metadata: Data(), frame: utf8("step 1"))
+        XCTAssertEqual(onAlice.keyId().step, 1)
+        XCTAssertEqual(try onCarol.decrypt(metadata: Data(), frame: stepOne), utf8("step 1"))
+        XCTAssertEqual(try onBob.decrypt(metadata: Data(), frame: stepOne), utf8("step 1"))
+
+        // Bob leaves: Alice moves to epoch 1; Bob cannot read her frames.
+        _ = try onCarol.receiveSenderKey(expectedSender: 1, message: onAlice.participantLeft(participant: 2))
+        XCTAssertEqual(onAlice.epoch(), 1)
+        let epochOne = try onAlice.encrypt(metadata: Data(), frame: utf8("epoch 1"))
+        XCTAssertEqual(try onCarol.decrypt(metadata: Data(), frame: epochOne), utf8("epoch 1"))
+        assertThrowsSotto(try onBob.decrypt(metadata: Data(), frame: epochOne)) {
+            if case .FrameRejected = $0 { true } else { false }
+        }
+        assertThrowsSotto(try onAlice.participantJoined(participant: 1)) {
+            if case .InvalidArgument = $0 { true } else { false }
+        }
+    }
 }

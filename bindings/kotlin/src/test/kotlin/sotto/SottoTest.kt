@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
 import uniffi.sotto.Address
 import uniffi.sotto.CipherSuite
+import uniffi.sotto.GroupCall
 import uniffi.sotto.IdentityKeyPair
 import uniffi.sotto.InMemoryStore
 import uniffi.sotto.PendingWrites
@@ -336,5 +337,42 @@ class SottoTest {
         assertEquals("answer", String(onAlice.receiver(suite).decrypt(ByteArray(0), back)))
         assertFalse(onAlice.receiver(suite).hasKey(onAlice.sendKid()))
         assertThrows(SottoException.InvalidArgument::class.java) { alice.callKeys(BOB, ByteArray(0)) }
+    }
+
+    @Test
+    fun groupCallSenderKeysOverDmSessions() {
+        val alice = inMemory(ALICE)
+        val bob = inMemory(BOB)
+        connect(alice, bob)
+        val callId = "standup-42".toByteArray()
+        val suite = CipherSuite.CHA_CHA20_POLY1305_SHA256_128
+        val onAlice = GroupCall(callId, suite, 1u, 0uL)
+        val onBob = GroupCall(callId, suite, 2u, 0uL)
+        val empty = ByteArray(0)
+
+        // Each sends its sender key inside the DM session.
+        val fromAlice = bob.decryptAndCommit(ALICE, alice.encrypt(BOB, onAlice.senderKeyMessage()))
+        assertEquals(1.toUShort(), onBob.receiveSenderKey(1u, fromAlice).participant)
+        val fromBob = alice.decryptAndCommit(BOB, bob.encrypt(ALICE, onBob.senderKeyMessage()))
+        onAlice.receiveSenderKey(2u, fromBob)
+        assertEquals(listOf<UShort>(1u, 2u), onAlice.participants())
+        assertEquals("frame", String(onBob.decrypt(empty, onAlice.encrypt(empty, "frame".toByteArray()))))
+        assertThrows(SottoException.SenderKeyRejected::class.java) { onAlice.receiveSenderKey(2u, fromBob) }
+
+        // Carol joins: Alice's key ratchets; Carol gets the new step only.
+        val onCarol = GroupCall(callId, suite, 3u, 0uL)
+        onCarol.receiveSenderKey(1u, onAlice.participantJoined(3u))
+        val stepOne = onAlice.encrypt(empty, "step 1".toByteArray())
+        assertEquals(1.toUByte(), onAlice.keyId().step)
+        assertEquals("step 1", String(onCarol.decrypt(empty, stepOne)))
+        assertEquals("step 1", String(onBob.decrypt(empty, stepOne)))
+
+        // Bob leaves: Alice moves to epoch 1; Bob cannot read her frames.
+        onCarol.receiveSenderKey(1u, onAlice.participantLeft(2u))
+        assertEquals(1uL, onAlice.epoch())
+        val epochOne = onAlice.encrypt(empty, "epoch 1".toByteArray())
+        assertEquals("epoch 1", String(onCarol.decrypt(empty, epochOne)))
+        assertThrows(SottoException.FrameRejected::class.java) { onBob.decrypt(empty, epochOne) }
+        assertThrows(SottoException.InvalidArgument::class.java) { onAlice.participantJoined(1u) }
     }
 }
