@@ -260,6 +260,80 @@ mod tests {
         }
     }
 
+    /// Draws a fixed nonce.
+    struct FixedNonce([u8; NONCE_LEN]);
+
+    impl rand_core::TryRng for FixedNonce {
+        type Error = core::convert::Infallible;
+
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            unreachable!("sealing draws bytes")
+        }
+
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            unreachable!("sealing draws bytes")
+        }
+
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            dst.copy_from_slice(&self.0);
+            Ok(())
+        }
+    }
+
+    impl rand_core::TryCryptoRng for FixedNonce {}
+
+    const KINDS: [RecordKind; 6] = [
+        RecordKind::KeyCheck,
+        RecordKind::LocalIdentity,
+        RecordKind::PeerIdentity,
+        RecordKind::SignedPreKey,
+        RecordKind::OneTimePreKey,
+        RecordKind::Session,
+    ];
+
+    /// The known answers of docs/STORAGE.md §11, written in Python from the
+    /// document alone.
+    #[test]
+    fn known_answers() {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/fixtures/storage_vectors.json"))
+                .unwrap();
+        let bytes = |value: &serde_json::Value| hex::decode(value.as_str().unwrap()).unwrap();
+        let storage_key = StorageKey::try_from(bytes(&vectors["storage_key"]).as_slice()).unwrap();
+        let database_id: [u8; DATABASE_ID_LEN] = bytes(&vectors["database_id"]).try_into().unwrap();
+        assert_eq!(
+            hkdf_sha256::<32>(&database_id, storage_key.as_bytes(), SEAL_KEY_INFO).to_vec(),
+            bytes(&vectors["seal_key"])
+        );
+        assert_eq!(
+            hkdf_sha256::<32>(&database_id, storage_key.as_bytes(), INDEX_KEY_INFO).to_vec(),
+            bytes(&vectors["index_key"])
+        );
+        let sealer = Sealer::new(&storage_key, &database_id);
+
+        for vector in vectors["addresses"].as_array().unwrap() {
+            let device = u32::try_from(vector["device"].as_u64().unwrap()).unwrap();
+            let address = Address::new(vector["account"].as_str().unwrap(), device).unwrap();
+            assert_eq!(address_row_key(&address), bytes(&vector["address_key"]));
+            assert_eq!(sealer.address_id(&address).to_vec(), bytes(&vector["address_id"]));
+        }
+
+        let records = vectors["records"].as_array().unwrap();
+        assert_eq!(records.len(), KINDS.len());
+        for vector in records {
+            let label = vector["kind"].as_str().unwrap().as_bytes();
+            let kind = *KINDS.iter().find(|kind| kind.label() == label).unwrap();
+            let row_key = bytes(&vector["row_key"]);
+            let record = bytes(&vector["record"]);
+            let value = bytes(&vector["value"]);
+            assert_eq!(associated_data(kind, &row_key), bytes(&vector["aad"]));
+            let nonce = bytes(&vector["nonce"]).try_into().unwrap();
+            let sealed = sealer.seal(kind, &row_key, &record, &mut FixedNonce(nonce)).unwrap();
+            assert_eq!(sealed, value, "{kind}");
+            assert_eq!(*sealer.open(kind, &row_key, &value).unwrap(), record, "{kind}");
+        }
+    }
+
     #[test]
     fn address_ids_are_keyed() {
         let alice = Address::new("alice", 1).unwrap();
