@@ -10,54 +10,7 @@
 //! associated data as bytes, nonces, key check, versions, migrations) is
 //! specified in `docs/STORAGE.md`.
 //!
-//! ```
-//! use sotto::keys::IdentityKeyPair;
-//! use sotto::store::{IdentityStore, SqliteStore, StorageKey};
-//!
-//! let mut rng = sotto::rng::os_rng();
-//! let path = std::env::temp_dir().join(format!("sotto-doc-{}.sqlite", std::process::id()));
-//! # let _ = std::fs::remove_file(&path);
-//!
-//! // First run: make a storage key and keep it in the platform's key store
-//! // (Keychain, Keystore), then create the store with the device identity.
-//! let key = StorageKey::generate(&mut rng);
-//! let identity = IdentityKeyPair::generate(&mut rng);
-//! drop(SqliteStore::create(&path, &key, &identity)?);
-//!
-//! // Every later run: open it with the key from the key store.
-//! let store = SqliteStore::open(&path, &key)?;
-//! assert_eq!(store.local_identity()?.map(|pair| pair.public()), Some(identity.public()));
-//!
-//! // Another key is refused before anything is read or written.
-//! let wrong = StorageKey::generate(&mut rng);
-//! assert!(matches!(
-//!     SqliteStore::open(&path, &wrong),
-//!     Err(sotto::store::SqliteStoreError::WrongStorageKey)
-//! ));
-//! # drop(store);
-//! # std::fs::remove_file(&path)?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-//!
-//! # What it protects, and what it does not
-//!
-//! A copy of the file (a backup, a stolen disk image) without the storage
-//! key yields no secret, no peer identity key and no account id; it shows
-//! how many sessions, peers and prekeys there are, the prekey ids (which
-//! are public anyway) and the sizes of the records. A value altered, or
-//! moved to another row, table or database, is refused when it is read.
-//!
-//! **Warning:** the file cannot detect being rolled back as a whole to an
-//! older copy of itself. Restoring an old copy makes the device reuse
-//! message keys it already used and accept messages again that it already
-//! handled; restore session state from a backup only if the app can
-//! tolerate that, or discard sessions on restore.
-//!
-//! SQLite is configured with `secure_delete` (freed pages are zeroed) and
-//! `synchronous = FULL` in WAL mode (a commit is durable when it returns, so
-//! that a message key is never reused after a power loss); an older page
-//! may persist in the `-wal` file until the next checkpoint overwrites it,
-//! sealed like every other.
+//! [`SqliteStore`] documents its use, its protections and its limits.
 
 mod error;
 mod key;
@@ -110,12 +63,65 @@ const SELECT_SESSION: &str = "SELECT value FROM sessions WHERE address_id = ?1";
 const UPSERT_SESSION: &str = "INSERT INTO sessions (address_id, value) VALUES (?1, ?2) \
      ON CONFLICT (address_id) DO UPDATE SET value = excluded.value";
 
-/// Every store trait on one SQLite database file, sealed under a
-/// [`StorageKey`] (see the [module documentation](self)).
+/// Every store trait on one SQLite database file, each record sealed with
+/// ChaCha20-Poly1305 under a key derived from the app's [`StorageKey`], with
+/// its kind and row bound into the associated data; addresses appear in the
+/// file only as keyed hashes, and a [`StoreCommit`] is applied in one
+/// transaction. The exact format is `docs/STORAGE.md`.
 ///
 /// One connection serves all calls, behind a lock; the store is `Send +
 /// Sync`. Several processes may open the same file: SQLite serialises their
-/// writes (waiting up to [`BUSY_TIMEOUT`](Self::BUSY_TIMEOUT)).
+/// writes (waiting up to [`BUSY_TIMEOUT`](Self::BUSY_TIMEOUT)). The local
+/// identity is loaded at open and kept in memory (wiped when dropped).
+///
+/// ```
+/// use sotto::keys::IdentityKeyPair;
+/// use sotto::store::{IdentityStore, SqliteStore, StorageKey};
+///
+/// let mut rng = sotto::rng::os_rng();
+/// let path = std::env::temp_dir().join(format!("sotto-doc-{}.sqlite", std::process::id()));
+/// # let _ = std::fs::remove_file(&path);
+///
+/// // First run: make a storage key and keep it in the platform's key store
+/// // (Keychain, Keystore), then create the store with the device identity.
+/// let key = StorageKey::generate(&mut rng);
+/// let identity = IdentityKeyPair::generate(&mut rng);
+/// drop(SqliteStore::create(&path, &key, &identity)?);
+///
+/// // Every later run: open it with the key from the key store.
+/// let store = SqliteStore::open(&path, &key)?;
+/// assert_eq!(store.local_identity()?.map(|pair| pair.public()), Some(identity.public()));
+///
+/// // Another key is refused before anything is read or written.
+/// let wrong = StorageKey::generate(&mut rng);
+/// assert!(matches!(
+///     SqliteStore::open(&path, &wrong),
+///     Err(sotto::store::SqliteStoreError::WrongStorageKey)
+/// ));
+/// # drop(store);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # What it protects, and what it does not
+///
+/// A copy of the file (a backup, a stolen disk image) without the storage
+/// key yields no secret, no peer identity key and no account id; it shows
+/// how many sessions, peers and prekeys there are, the prekey ids (which
+/// are public anyway) and the sizes of the records. A value altered, or
+/// moved to another row, table or database, is refused when it is read.
+///
+/// **Warning:** the file cannot detect being rolled back as a whole to an
+/// older copy of itself. Restoring an old copy makes the device reuse
+/// message keys it already used and accept messages again that it already
+/// handled; restore session state from a backup only if the app can
+/// tolerate that, or discard sessions on restore.
+///
+/// SQLite is configured with `secure_delete` (freed pages are zeroed) and
+/// `synchronous = FULL` in WAL mode (a commit is durable when it returns, so
+/// that a message key is never reused after a power loss); an older page
+/// may persist in the `-wal` file until the next checkpoint overwrites it,
+/// sealed like every other.
 pub struct SqliteStore {
     connection: Mutex<Connection>,
     sealer: Sealer,
@@ -209,7 +215,8 @@ impl SqliteStore {
     /// Before anything is written, the file's length is checked against its
     /// header and its pages one by one (SQLite's `quick_check`), the storage key is checked against the key check
     /// sealed at creation, and the local identity is loaded; migrations then
-    /// run in one transaction.
+    /// run in one transaction. The page check reads the whole file: its cost
+    /// grows with the number of sessions (a few milliseconds for thousands).
     ///
     /// # Errors
     /// [`SqliteStoreError::WrongStorageKey`] for another key,
