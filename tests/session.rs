@@ -576,3 +576,50 @@ fn a_new_session_with_the_same_peer_keeps_messages_in_flight_readable() {
         send(&bob, &alice, &[b'b', n]);
     }
 }
+
+/// Found through the bindings: an `encrypt` between a `decrypt` and its
+/// `commit` used to be undone by the commit, so the next `encrypt` reused a
+/// message key. The commit must now be refused, and the message decrypt
+/// again from the newer state.
+#[test]
+fn a_commit_that_would_undo_a_later_write_is_refused() {
+    let alice = manager("alice", 21);
+    let bob = manager("bob", 22);
+    common::establish(&alice, &bob);
+    let incoming = alice.encrypt(bob.address(), b"in a steady chain").unwrap();
+
+    let pending = bob.decrypt(alice.address(), &incoming).unwrap();
+    let first_reply = bob.encrypt(alice.address(), b"x1").unwrap();
+    let before = snapshot(&bob, alice.address());
+    let error = pending.commit().unwrap_err();
+    assert!(matches!(error, SessionError::StaleDecryption), "{error:?}");
+    assert_eq!(snapshot(&bob, alice.address()), before, "a refused commit stores nothing");
+
+    // Decrypted again from the newer state, the message commits.
+    let again = bob.decrypt(alice.address(), &incoming).unwrap();
+    assert_eq!(again.commit().unwrap(), b"in a steady chain");
+    let second_reply = bob.encrypt(alice.address(), b"x2").unwrap();
+    assert_ne!(header(&first_reply).counter, header(&second_reply).counter);
+    for (reply, text) in [(first_reply, b"x1"), (second_reply, b"x2")] {
+        assert_eq!(alice.decrypt(bob.address(), &reply).unwrap().commit().unwrap(), text);
+    }
+}
+
+#[test]
+fn an_owned_pending_commit_applies_through_the_manager() {
+    let alice = manager("alice", 23);
+    let bob = manager("bob", 24);
+    common::establish(&alice, &bob);
+    let a = alice.encrypt(bob.address(), b"a").unwrap();
+    let b = alice.encrypt(bob.address(), b"b").unwrap();
+
+    let (plaintext, pending) = bob.decrypt(alice.address(), &a).unwrap().into_parts();
+    assert_eq!(plaintext, b"a");
+    bob.commit(pending).unwrap();
+    // Two pending commits from the same state: the second is stale.
+    let (_, first) = bob.decrypt(alice.address(), &b).unwrap().into_parts();
+    let (_, second) = bob.decrypt(alice.address(), &b).unwrap().into_parts();
+    bob.commit(first).unwrap();
+    assert!(matches!(bob.commit(second), Err(SessionError::StaleDecryption)));
+    assert!(common::is_duplicate(&bob.decrypt(alice.address(), &b).unwrap_err()));
+}

@@ -14,6 +14,10 @@ pub struct SessionRecord {
     /// Earlier sessions, newest first.
     #[prost(message, repeated, tag = "3")]
     pub previous: ::prost::alloc::vec::Vec<SessionState>,
+    /// Bumped by every write through a SessionManager, so that a commit can
+    /// tell whether the record changed since the message was decrypted.
+    #[prost(uint64, tag = "4")]
+    pub generation: u64,
 }
 /// One Double Ratchet session.
 #[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]

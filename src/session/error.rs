@@ -33,6 +33,12 @@ pub enum SessionError {
         /// The version in the message.
         found: u32,
     },
+    /// The session was written after this message was decrypted (a message
+    /// was encrypted to the address, or another decryption committed): the
+    /// commit was refused, since it would undo that write. Decrypt the
+    /// message again.
+    #[error("the session changed after the message was decrypted; decrypt it again")]
+    StaleDecryption,
     /// There is no session with the address (or none that the message
     /// belongs to).
     #[error("there is no session for this message")]

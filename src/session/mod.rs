@@ -51,9 +51,11 @@
 //! which the app treats as "already have it" and acknowledges.
 //!
 //! Handle the messages of one address one at a time (decrypt, handle,
-//! commit, then the next): two uncommitted decryptions from the same
-//! address start from the same state, and the second commit would undo the
-//! first.
+//! commit, then the next). A commit checks that the session is still the
+//! one the message was decrypted from: if anything wrote it in between (an
+//! `encrypt` to the address, another commit), the commit is refused with
+//! [`SessionError::StaleDecryption`] rather than undo that write, and the
+//! message is decrypted again.
 
 mod address;
 mod envelope;
@@ -221,6 +223,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         })?;
         let mut session = self.store.load_session(address)?.unwrap_or_default();
         session.promote(state);
+        session.generation = session.generation.wrapping_add(1);
         self.store.commit(&StoreCommit {
             address: address.clone(),
             session,
@@ -258,6 +261,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             });
         }
         let message = record.encrypt(plaintext)?;
+        record.generation = record.generation.wrapping_add(1);
         self.store.store_session(address, &record)?;
         Ok(message)
     }
@@ -295,8 +299,10 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         message: &RatchetMessage,
     ) -> Result<Decrypted<'_, S>, SessionError> {
         let mut record = self.store.load_session(address)?.ok_or(SessionError::NoSession)?;
+        let generation = record.generation;
         let plaintext = self.with_rng_locked(|rng| record.decrypt_ratchet(message, rng))?;
-        Ok(Decrypted::new(&self.store, address, plaintext, record, None, None, false))
+        let pending = PendingCommit::new(address, record, Some(generation), None, None);
+        Ok(Decrypted { store: &self.store, plaintext, pending, started_session: false })
     }
 
     fn decrypt_prekey(
@@ -304,7 +310,9 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         address: &Address,
         prekey: PreKeyMessage,
     ) -> Result<Decrypted<'_, S>, SessionError> {
-        let mut record = self.store.load_session(address)?.unwrap_or_default();
+        let loaded = self.store.load_session(address)?;
+        let generation = loaded.as_ref().map(|record| record.generation);
+        let mut record = loaded.unwrap_or_default();
         // A repeat of a first message we already answered: same session.
         if record.is_repeated_first_message(&prekey)? {
             return self.decrypt_ratchet(address, &prekey.message);
@@ -347,15 +355,14 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             pending_prekey: None,
             exporter_secret,
         });
-        Ok(Decrypted::new(
-            &self.store,
+        let pending = PendingCommit::new(
             address,
-            plaintext,
             record,
+            generation,
             new_peer_identity,
             prekey.one_time_prekey_id,
-            true,
-        ))
+        );
+        Ok(Decrypted { store: &self.store, plaintext, pending, started_session: true })
     }
 
     /// The SFrame keys of 1:1 call `call_id` with `address`, derived from
@@ -370,6 +377,15 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         call_id: &crate::call::CallId,
     ) -> Result<crate::call::OneToOneCallKeys, SessionError> {
         self.store.load_session(address)?.ok_or(SessionError::NoSession)?.call_keys(call_id)
+    }
+
+    /// Applies the changes of a decrypted message, as [`Decrypted::commit`]
+    /// does.
+    ///
+    /// # Errors
+    /// As [`Decrypted::commit`].
+    pub fn commit(&self, pending: PendingCommit) -> Result<(), SessionError> {
+        pending.apply(&self.store)
     }
 
     /// Records `identity_key` as the identity of `address`, replacing any
@@ -412,33 +428,55 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
 pub struct Decrypted<'a, S: ProtocolStore> {
     store: &'a S,
     plaintext: Vec<u8>,
-    commit: StoreCommit,
+    pending: PendingCommit,
     started_session: bool,
 }
 
-impl<'a, S: ProtocolStore> Decrypted<'a, S> {
+/// The session changes of a decrypted message, not yet stored: the owned
+/// form of [`Decrypted`], for callers that cannot keep its borrow of the
+/// manager (bindings). Apply it with [`SessionManager::commit`].
+#[must_use = "the session is not advanced until it is committed"]
+#[derive(Debug)]
+pub struct PendingCommit {
+    commit: StoreCommit,
+    /// The generation of the record the message was decrypted from (`None`:
+    /// there was no record).
+    expected_generation: Option<u64>,
+}
+
+impl PendingCommit {
+    /// Stores the changes if the session is still the one the message was
+    /// decrypted from.
+    fn apply<S: ProtocolStore>(&self, store: &S) -> Result<(), SessionError> {
+        let found = store.load_session(&self.commit.address)?.map(|record| record.generation);
+        if found != self.expected_generation {
+            return Err(SessionError::StaleDecryption);
+        }
+        store.commit(&self.commit)?;
+        Ok(())
+    }
+}
+
+impl PendingCommit {
     fn new(
-        store: &'a S,
         address: &Address,
-        plaintext: Vec<u8>,
-        session: SessionRecord,
+        mut session: SessionRecord,
+        expected_generation: Option<u64>,
         new_peer_identity: Option<PeerIdentity>,
         consumed_one_time_prekey: Option<crate::keys::OneTimePreKeyId>,
-        started_session: bool,
     ) -> Self {
-        Self {
-            store,
-            plaintext,
-            commit: StoreCommit {
-                address: address.clone(),
-                session,
-                new_peer_identity,
-                consumed_one_time_prekey,
-            },
-            started_session,
-        }
+        session.generation = expected_generation.unwrap_or(0).wrapping_add(1);
+        let commit = StoreCommit {
+            address: address.clone(),
+            session,
+            new_peer_identity,
+            consumed_one_time_prekey,
+        };
+        Self { commit, expected_generation }
     }
+}
 
+impl<'a, S: ProtocolStore> Decrypted<'a, S> {
     /// The plaintext.
     pub fn plaintext(&self) -> &[u8] {
         &self.plaintext
@@ -453,17 +491,28 @@ impl<'a, S: ProtocolStore> Decrypted<'a, S> {
     /// the one-time prekey a first message used), returning the plaintext.
     ///
     /// # Errors
-    /// A [`SessionError::Store`] error if the store failed.
+    /// [`SessionError::StaleDecryption`] if the session was written since
+    /// the message was decrypted (a message was encrypted to the address, or
+    /// another decryption committed): storing this state would undo that
+    /// write, and could make a message key be used twice. Nothing is stored;
+    /// decrypt the message again. A [`SessionError::Store`] error if the
+    /// store failed.
     pub fn commit(self) -> Result<Vec<u8>, SessionError> {
-        self.store.commit(&self.commit)?;
+        self.pending.apply(self.store)?;
         Ok(self.plaintext)
+    }
+
+    /// The plaintext and the owned changes, to commit later with
+    /// [`SessionManager::commit`].
+    pub fn into_parts(self) -> (Vec<u8>, PendingCommit) {
+        (self.plaintext, self.pending)
     }
 }
 
 impl<S: ProtocolStore> core::fmt::Debug for Decrypted<'_, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Decrypted")
-            .field("address", &self.commit.address)
+            .field("address", &self.pending.commit.address)
             .field("plaintext_len", &self.plaintext.len())
             .finish_non_exhaustive()
     }

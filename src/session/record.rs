@@ -113,6 +113,9 @@ impl SessionState {
 /// Its stored form ([`to_bytes`](Self::to_bytes)) holds secrets.
 #[derive(Debug, Default)]
 pub struct SessionRecord {
+    /// Bumped by every write through a [`SessionManager`](super::SessionManager),
+    /// so that a commit can tell whether the record changed under it.
+    pub(crate) generation: u64,
     pub(crate) current: Option<SessionState>,
     pub(crate) previous: VecDeque<SessionState>,
 }
@@ -276,6 +279,12 @@ impl SessionRecord {
         )?)
     }
 
+    /// How many times a [`SessionManager`](super::SessionManager) has written
+    /// this record.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Whether the record has a session to encrypt in.
     pub fn has_current_session(&self) -> bool {
         self.current.is_some()
@@ -287,6 +296,7 @@ impl SessionRecord {
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         record::encode(&storage::SessionRecord {
             version: RECORD_VERSION,
+            generation: self.generation,
             current: self.current.as_ref().map(SessionState::to_record),
             previous: self.previous.iter().map(SessionState::to_record).collect(),
         })
@@ -304,6 +314,7 @@ impl SessionRecord {
             return Err(RecordError::InvalidField { field: "previous" });
         }
         Ok(Self {
+            generation: stored.generation,
             current: stored.current.as_ref().map(SessionState::from_record).transpose()?,
             previous: stored
                 .previous
