@@ -1,0 +1,549 @@
+//! The body of every fuzz target, shared by the cargo-fuzz targets
+//! (`fuzz/fuzz_targets/*.rs`, on nightly) and by the corpus replay test of
+//! the root crate (`tests/fuzz_corpora.rs`, on stable), which includes this
+//! file with `#[path]`. It uses only `sotto`, `chacha20` and `rand_core`.
+//!
+//! Each body takes untrusted bytes, drives one public entry point, and
+//! panics only when an invariant of the API breaks: a refused input that
+//! changed state, a message that decrypted twice, an encoding that does not
+//! load back. Everything is deterministic (fixed seeds), so a crash
+//! reproduces from its input alone.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "fuzz target bodies: a panic is the finding"
+)]
+
+use std::sync::OnceLock;
+
+use chacha20::ChaCha20Rng;
+use rand_core::SeedableRng;
+use sotto::call::{CallId, Epoch, GroupCall, ParticipantId};
+use sotto::keys::{IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
+use sotto::media::{
+    BaseKey, CipherSuite, Counter, KeyId, SframeError, SframeHeader, SframeReceiver, SframeSender,
+};
+use sotto::session::{Address, SessionManager, SessionRecord};
+use sotto::store::{InMemoryStore, PeerIdentity, SessionStore};
+
+/// A session manager with a deterministic generator.
+pub type Manager = SessionManager<InMemoryStore, ChaCha20Rng>;
+
+/// The generator every body uses, from a one-byte seed.
+pub fn rng(seed: u8) -> ChaCha20Rng {
+    ChaCha20Rng::from_seed([seed; 32])
+}
+
+pub fn alice_address() -> Address {
+    Address::new("alice", 1).unwrap()
+}
+
+pub fn bob_address() -> Address {
+    Address::new("bob", 1).unwrap()
+}
+
+/// Alice's manager: identity from seed 1, generator seed 0x11.
+pub fn alice() -> Manager {
+    SessionManager::with_rng(
+        alice_address(),
+        InMemoryStore::new(IdentityKeyPair::from_seed(&[1; 32])),
+        rng(0x11),
+    )
+}
+
+/// Bob's manager (identity from seed 2, generator seed 0x22) with signed
+/// prekey 1 and one-time prekeys 100 and 101, and his bundle (with
+/// one-time prekey 100).
+pub fn bob() -> (Manager, Vec<u8>) {
+    let bob = SessionManager::with_rng(
+        bob_address(),
+        InMemoryStore::new(IdentityKeyPair::from_seed(&[2; 32])),
+        rng(0x22),
+    );
+    let signed = bob.generate_signed_prekey(1.into()).unwrap();
+    let one_time = bob.generate_one_time_prekeys(100, 2).unwrap();
+    let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, one_time.first().copied());
+    (bob, bundle.to_bytes())
+}
+
+/// A manager with an identity and nothing else.
+fn bare() -> &'static Manager {
+    static BARE: OnceLock<Manager> = OnceLock::new();
+    BARE.get_or_init(|| {
+        SessionManager::with_rng(
+            bob_address(),
+            InMemoryStore::new(IdentityKeyPair::from_seed(&[3; 32])),
+            rng(0x33),
+        )
+    })
+}
+
+/// Target `envelope`: any bytes as a message to a record and a manager that
+/// have no session and no prekeys. Nothing can decrypt, nothing may change.
+pub fn envelope(data: &[u8]) {
+    let mut record = SessionRecord::default();
+    assert!(record.decrypt(data, &mut rng(0)).is_err(), "an empty record decrypted a message");
+    assert!(!record.has_current_session(), "a refused message made a session");
+    let manager = bare();
+    assert!(manager.decrypt(&alice_address(), data).is_err(), "decrypted with no prekeys");
+    assert!(!manager.has_session(&alice_address()).unwrap());
+}
+
+/// Bob before any message, shared by the `prekey_message` body: decrypt
+/// changes no store, which the body checks.
+fn pristine_bob() -> &'static Manager {
+    static BOB: OnceLock<Manager> = OnceLock::new();
+    BOB.get_or_init(|| bob().0)
+}
+
+/// Target `prekey_message`: any bytes as the first message of a session, at
+/// Bob with signed prekey 1 and one-time prekeys 100, 101.
+pub fn prekey_message(data: &[u8]) {
+    let bob = pristine_bob();
+    let from = alice_address();
+    match bob.decrypt(&from, data) {
+        Err(_) => {}
+        Ok(decrypted) => {
+            let plaintext = decrypted.plaintext().to_vec();
+            drop(decrypted);
+            // Uncommitted: nothing stored. Commit on an identical fresh Bob.
+            assert!(!bob.has_session(&from).unwrap(), "an uncommitted decrypt stored a session");
+            assert_eq!(
+                bob.store().one_time_prekey_count(),
+                2,
+                "an uncommitted decrypt used a prekey"
+            );
+            let (fresh, _) = self::bob();
+            let decrypted = fresh.decrypt(&from, data).expect("decrypts on an identical store");
+            assert_eq!(decrypted.plaintext(), plaintext);
+            assert_eq!(decrypted.commit().unwrap(), plaintext);
+            assert!(fresh.has_session(&from).unwrap());
+            assert!(fresh.decrypt(&from, data).is_err(), "a first message decrypted twice");
+        }
+    }
+    assert!(!bob.has_session(&from).unwrap(), "Bob's store changed");
+}
+
+/// Alice's and Bob's session records mid-conversation, and the messages
+/// from Alice that Bob has not received (the `ratchet_message` seeds):
+/// `m2`, `m3`, `m4` in Alice's second sending chain, `m5` in her third.
+pub struct Conversation {
+    pub bob_record: Vec<u8>,
+    pub undelivered: Vec<Vec<u8>>,
+}
+
+pub fn conversation() -> &'static Conversation {
+    static CONVERSATION: OnceLock<Conversation> = OnceLock::new();
+    CONVERSATION.get_or_init(|| {
+        let (alice, bob_address) = (alice(), bob_address());
+        let (bob, bundle) = bob();
+        let alice_address = alice_address();
+        alice.process_bundle(&bob_address, &bundle).unwrap();
+        let first = alice.encrypt(&bob_address, b"first").unwrap();
+        bob.decrypt(&alice_address, &first).unwrap().commit().unwrap();
+        let reply = bob.encrypt(&alice_address, b"reply 1").unwrap();
+        alice.decrypt(&bob_address, &reply).unwrap().commit().unwrap();
+        let m1 = alice.encrypt(&bob_address, b"m1").unwrap();
+        bob.decrypt(&alice_address, &m1).unwrap().commit().unwrap();
+        let undelivered: Vec<Vec<u8>> = [&b"m2"[..], b"m3", b"m4"]
+            .iter()
+            .map(|text| alice.encrypt(&bob_address, text).unwrap())
+            .collect();
+        let reply = bob.encrypt(&alice_address, b"reply 2").unwrap();
+        alice.decrypt(&bob_address, &reply).unwrap().commit().unwrap();
+        let mut undelivered = undelivered;
+        undelivered.push(alice.encrypt(&bob_address, b"m5").unwrap());
+        let record = bob.store().load_session(&alice_address).unwrap().unwrap();
+        Conversation { bob_record: record.to_bytes().to_vec(), undelivered }
+    })
+}
+
+/// Target `ratchet_message`: any bytes as a message in Bob's established
+/// session. A refused message leaves the record byte for byte as it was;
+/// an accepted one is refused the second time.
+pub fn ratchet_message(data: &[u8]) {
+    let template = &conversation().bob_record;
+    let mut record = SessionRecord::from_bytes(template).unwrap();
+    let mut rng = rng(0x44);
+    match record.decrypt(data, &mut rng) {
+        Err(_) => assert_eq!(
+            record.to_bytes().as_slice(),
+            template.as_slice(),
+            "a refused message changed the session"
+        ),
+        Ok(_) => {
+            assert!(record.decrypt(data, &mut rng).is_err(), "a message decrypted twice");
+        }
+    }
+}
+
+/// Alice with an identity only, whose store the `bundle` body copies.
+fn alice_identity() -> &'static IdentityKeyPair {
+    static IDENTITY: OnceLock<IdentityKeyPair> = OnceLock::new();
+    IDENTITY.get_or_init(|| IdentityKeyPair::from_seed(&[1; 32]))
+}
+
+/// Target `bundle`: any bytes as a prekey bundle. What parses encodes and
+/// parses back the same; only a verified bundle starts a session, and a
+/// refused one stores nothing.
+pub fn bundle(data: &[u8]) {
+    let parsed = PreKeyBundle::from_bytes(data);
+    if let Ok(bundle) = &parsed {
+        assert_eq!(PreKeyBundle::from_bytes(&bundle.to_bytes()).as_ref(), Ok(bundle));
+    }
+    let verified = parsed.ok().and_then(|bundle| bundle.verify().ok());
+    let alice = SessionManager::with_rng(
+        alice_address(),
+        InMemoryStore::new(alice_identity().clone()),
+        rng(0x11),
+    );
+    let bob = bob_address();
+    match alice.process_bundle(&bob, data) {
+        Ok(()) => {
+            let verified = verified.expect("an unverified bundle started a session");
+            assert!(alice.has_session(&bob).unwrap());
+            let first = alice.encrypt(&bob, b"hi").unwrap();
+            let record = alice.store().load_session(&bob).unwrap().unwrap();
+            assert_eq!(record.remote_identity(), Some(verified.identity_key()));
+            assert!(!first.is_empty());
+        }
+        Err(_) => {
+            assert!(!alice.has_session(&bob).unwrap(), "a refused bundle stored a session");
+            assert!(
+                alice.safety_number(&bob).unwrap().is_none(),
+                "a refused bundle stored an identity"
+            );
+        }
+    }
+}
+
+/// Target `session_record`: any bytes as each stored record. What loads
+/// encodes to bytes that load back to the same encoding, and a loaded
+/// session can be used without panicking.
+pub fn session_record(data: &[u8]) {
+    if let Ok(mut record) = SessionRecord::from_bytes(data) {
+        let bytes = record.to_bytes();
+        let again = SessionRecord::from_bytes(&bytes).expect("a record's own encoding loads");
+        assert_eq!(again.to_bytes(), bytes, "a record changed through a round trip");
+        let _ = record.call_keys(&CallId::new(*b"call").unwrap());
+        let _ = record.encrypt(b"after loading");
+        let message = conversation().undelivered.first().cloned().unwrap_or_default();
+        let _ = record.decrypt(&message, &mut rng(0x55));
+    }
+    if let Ok(pair) = IdentityKeyPair::from_record_bytes(data) {
+        let again = IdentityKeyPair::from_record_bytes(&pair.to_record_bytes()).unwrap();
+        assert_eq!(again.public(), pair.public());
+    }
+    if let Ok(prekey) = SignedPreKey::from_record_bytes(data) {
+        let again = SignedPreKey::from_record_bytes(&prekey.to_record_bytes()).unwrap();
+        assert_eq!(again.public(), prekey.public());
+    }
+    if let Ok(prekey) = OneTimePreKey::from_record_bytes(data) {
+        let again = OneTimePreKey::from_record_bytes(&prekey.to_record_bytes()).unwrap();
+        assert_eq!(again.public(), prekey.public());
+    }
+    if let Ok(peer) = PeerIdentity::from_record_bytes(data) {
+        assert_eq!(PeerIdentity::from_record_bytes(&peer.to_record_bytes()), Ok(peer));
+    }
+}
+
+/// Target `sframe_header`: any bytes as an SFrame header. What decodes is
+/// the minimal encoding of what it decodes to.
+pub fn sframe_header(data: &[u8]) {
+    if let Ok((header, len)) = SframeHeader::decode(data) {
+        assert!(len <= data.len());
+        assert_eq!(len, header.encoded_len());
+        assert_eq!(header.encode().as_bytes(), &data[..len]);
+    }
+}
+
+/// The keys of the `sframe_frame` receiver: (suite, kid, base key).
+pub fn frame_keys() -> Vec<(CipherSuite, KeyId, BaseKey)> {
+    vec![
+        (
+            CipherSuite::Aes128GcmSha256_128,
+            KeyId::new(0),
+            BaseKey::from_bytes(&[0x10; 16]).unwrap(),
+        ),
+        (
+            CipherSuite::ChaCha20Poly1305Sha256_128,
+            KeyId::new(7),
+            BaseKey::from_bytes(&[0x20; 32]).unwrap(),
+        ),
+        (
+            CipherSuite::Aes128CtrHmacSha256_80,
+            KeyId::new(8),
+            BaseKey::from_bytes(&[0x30; 16]).unwrap(),
+        ),
+        (
+            CipherSuite::Aes256CtrHmacSha512_32,
+            KeyId::new(0x1234),
+            BaseKey::from_bytes(&[0x40; 32]).unwrap(),
+        ),
+        (
+            CipherSuite::Aes256GcmSha512_128,
+            KeyId::new(u64::MAX),
+            BaseKey::from_bytes(&[0x50; 32]).unwrap(),
+        ),
+    ]
+}
+
+/// Frames for the `sframe_frame` seeds: `metadata length ‖ metadata ‖ frame`.
+pub fn frame_seeds() -> Vec<Vec<u8>> {
+    let mut seeds = Vec::new();
+    for (suite, kid, base) in frame_keys() {
+        for first in [0, 1, 300] {
+            let mut sender =
+                SframeSender::starting_at(suite, kid, &base, Counter::new(first)).unwrap();
+            let metadata: &[u8] = if first == 1 { b"meta" } else { b"" };
+            let frame = sender.encrypt(metadata, b"a frame of media").unwrap();
+            let mut seed = vec![u8::try_from(metadata.len()).unwrap()];
+            seed.extend_from_slice(metadata);
+            seed.extend_from_slice(&frame);
+            seeds.push(seed);
+        }
+    }
+    seeds
+}
+
+/// Target `sframe_frame`: `metadata length (mod 8) ‖ metadata ‖ frame` to a
+/// receiver with the keys of [`frame_keys`]. A frame that decrypts has the
+/// length its header and suite say, and is refused as a replay afterwards;
+/// a refused frame changes nothing (the same frame is refused again alike).
+pub fn sframe_frame(data: &[u8]) {
+    let Some((&len, rest)) = data.split_first() else { return };
+    let len = usize::from(len % 8).min(rest.len());
+    let (metadata, frame) = rest.split_at(len);
+    let mut receiver = SframeReceiver::new();
+    for (suite, kid, base) in frame_keys() {
+        receiver.add_key(suite, kid, &base).unwrap();
+    }
+    let mut out = vec![0u8; frame.len()];
+    match receiver.decrypt_into(metadata, frame, &mut out) {
+        Ok(plaintext_len) => {
+            let (header, header_len) = SframeHeader::decode(frame).unwrap();
+            let suite = frame_keys()
+                .into_iter()
+                .find(|(_, kid, _)| *kid == header.kid())
+                .map(|(suite, _, _)| suite)
+                .unwrap();
+            assert_eq!(plaintext_len + header_len + suite.nt(), frame.len());
+            let replay = receiver.decrypt(metadata, frame);
+            assert!(
+                matches!(replay, Err(SframeError::Replay { .. } | SframeError::TooOld { .. })),
+                "a frame decrypted twice: {replay:?}"
+            );
+        }
+        Err(first) => {
+            let again = receiver.decrypt(metadata, frame).unwrap_err();
+            assert_eq!(first, again, "a refused frame changed the receiver");
+        }
+    }
+}
+
+/// The call every group body uses.
+pub fn call_id() -> CallId {
+    CallId::new(*b"fuzz call").unwrap()
+}
+
+pub const GROUP_SUITE: CipherSuite = CipherSuite::Aes128GcmSha256_128;
+
+/// Participant 1, the receiver of the group bodies, with participants 2
+/// and 3 joined.
+fn me() -> GroupCall {
+    let mut call =
+        GroupCall::new(call_id(), GROUP_SUITE, ParticipantId::new(1), Epoch::ZERO, &mut rng(1))
+            .unwrap();
+    let _ = call.participant_joined(ParticipantId::new(2)).unwrap();
+    let _ = call.participant_joined(ParticipantId::new(3)).unwrap();
+    call
+}
+
+/// Participants 2 and 3 and the sender key messages they sent to 1.
+pub struct Group {
+    pub two: Vec<u8>,
+    pub three: Vec<u8>,
+    /// 2's key after a step (another participant joined) and after a
+    /// rekey to epoch 1: the `call_sender_key` seeds with `two`, `three`.
+    pub two_stepped: Vec<u8>,
+    pub two_rekeyed: Vec<u8>,
+    /// Frames of 2 (step 0, step 1) and 3: the `group_frame` seeds.
+    pub frames: Vec<Vec<u8>>,
+}
+
+pub fn group() -> &'static Group {
+    static GROUP: OnceLock<Group> = OnceLock::new();
+    GROUP.get_or_init(|| {
+        let new = |id, seed| {
+            GroupCall::new(
+                call_id(),
+                GROUP_SUITE,
+                ParticipantId::new(id),
+                Epoch::ZERO,
+                &mut rng(seed),
+            )
+            .unwrap()
+        };
+        let (mut two, mut three) = (new(2, 2), new(3, 3));
+        let first_two = two.sender_key_message().to_vec();
+        let first_three = three.sender_key_message().to_vec();
+        let mut frames =
+            vec![two.encrypt(b"", b"two, step 0").unwrap(), three.encrypt(b"m", b"three").unwrap()];
+        let stepped = two.participant_joined(ParticipantId::new(4)).unwrap().to_vec();
+        frames.push(two.encrypt(b"", b"two, step 1").unwrap());
+        let _ = two.sender_key_message();
+        let rekeyed = two.rekey(&mut rng(9)).unwrap().to_vec();
+        Group {
+            two: first_two,
+            three: first_three,
+            two_stepped: stepped,
+            two_rekeyed: rekeyed,
+            frames,
+        }
+    })
+}
+
+/// Target `call_sender_key`: `sender id (2 bytes, big-endian) ‖ message` to
+/// participant 1's `receive_sender_key`. An accepted key is the sender's,
+/// and the same message is refused the second time.
+pub fn call_sender_key(data: &[u8]) {
+    let Some((sender, message)) = data.split_first_chunk::<2>() else { return };
+    let sender = ParticipantId::new(u16::from_be_bytes(*sender));
+    let mut call = me();
+    let before = format!("{call:?}");
+    match call.receive_sender_key(sender, message) {
+        Ok(id) => {
+            assert_eq!(id.participant(), sender);
+            assert_eq!(call.sender_key_of(sender), Some(id));
+            assert!(call.receive_sender_key(sender, message).is_err(), "a key accepted twice");
+        }
+        Err(_) => assert_eq!(format!("{call:?}"), before, "a refused key changed the call"),
+    }
+}
+
+/// Target `group_frame`: any bytes as a frame to participant 1 holding
+/// the first keys of 2 and 3. A frame decrypts at most once.
+pub fn group_frame(data: &[u8]) {
+    let mut call = me();
+    let group = group();
+    call.receive_sender_key(ParticipantId::new(2), &group.two).unwrap();
+    call.receive_sender_key(ParticipantId::new(3), &group.three).unwrap();
+    for metadata in [&b""[..], b"m"] {
+        if call.decrypt(metadata, data).is_ok() {
+            assert!(call.decrypt(metadata, data).is_err(), "a group frame decrypted twice");
+        }
+    }
+}
+
+/// A message in flight in the `two_parties` body.
+struct InFlight {
+    bytes: Vec<u8>,
+    plaintext: Vec<u8>,
+}
+
+/// One direction of the `two_parties` body.
+#[derive(Default)]
+struct Direction {
+    queue: Vec<InFlight>,
+    delivered: Vec<Vec<u8>>,
+    sent: u32,
+}
+
+/// At most this many sends per party per input, well below `MAX_SKIP`.
+const MAX_SENDS: u32 = 48;
+
+/// Target `two_parties`: Alice has processed Bob's bundle; the bytes are a
+/// script of sends, deliveries, drops, reorders, tamperings, replays and
+/// uncommitted decryptions between them. Every untampered message
+/// delivered decrypts exactly once, to what was sent; a tampered one is
+/// refused or, if the change did not alter what is authenticated,
+/// counts as its delivery; a replay is refused; an uncommitted decryption
+/// leaves the message to decrypt again.
+pub fn two_parties(data: &[u8]) {
+    let alice = alice();
+    let (bob, bundle) = bob();
+    let (a, b) = (alice_address(), bob_address());
+    alice.process_bundle(&b, &bundle).unwrap();
+    let mut directions = [Direction::default(), Direction::default()];
+    let mut script = data.iter().copied().take(512);
+    while let Some(op) = script.next() {
+        let side = usize::from(op & 1);
+        let (from, to, from_address, to_address) =
+            if side == 0 { (&alice, &bob, &a, &b) } else { (&bob, &alice, &b, &a) };
+        let direction = &mut directions[side];
+        let arg = usize::from(script.next().unwrap_or(0));
+        let index = if direction.queue.is_empty() { 0 } else { arg % direction.queue.len() };
+        match (op >> 1) % 6 {
+            // Send.
+            0 => {
+                if direction.sent >= MAX_SENDS {
+                    continue;
+                }
+                let plaintext = format!("{side}:{}:{arg}", direction.sent).into_bytes();
+                match from.encrypt(to_address, &plaintext) {
+                    Ok(bytes) => {
+                        direction.sent += 1;
+                        direction.queue.push(InFlight { bytes, plaintext });
+                    }
+                    Err(_) => assert!(side == 1 && !bob.has_session(&a).unwrap(), "encrypt failed"),
+                }
+            }
+            // Deliver (the one at `index`: deliveries out of order).
+            1 | 2 if !direction.queue.is_empty() => {
+                let message = direction.queue.remove(index);
+                let decrypted = to
+                    .decrypt(from_address, &message.bytes)
+                    .unwrap_or_else(|error| panic!("an untampered message was refused: {error:?}"));
+                assert_eq!(decrypted.commit().unwrap(), message.plaintext);
+                direction.delivered.push(message.bytes);
+            }
+            // Drop.
+            3 if !direction.queue.is_empty() => {
+                let _ = direction.queue.remove(index);
+            }
+            // Tamper: flip one bit of the message at `index`, deliver the copy.
+            4 if !direction.queue.is_empty() => {
+                let bit = usize::from(script.next().unwrap_or(0)) << 8 | arg;
+                let message = &direction.queue[index];
+                let mut tampered = message.bytes.clone();
+                let position = bit / 8 % tampered.len();
+                tampered[position] ^= 1 << (bit % 8);
+                if let Ok(decrypted) = to.decrypt(from_address, &tampered) {
+                    assert_eq!(
+                        decrypted.commit().unwrap(),
+                        message.plaintext,
+                        "tampering changed the plaintext"
+                    );
+                    let message = direction.queue.remove(index);
+                    direction.delivered.push(message.bytes);
+                }
+            }
+            // Replay a delivered message, or decrypt one in flight without committing.
+            _ => {
+                if let Some(old) = direction.delivered.get(arg % direction.delivered.len().max(1)) {
+                    assert!(to.decrypt(from_address, old).is_err(), "a replay decrypted");
+                }
+                if let Some(message) = direction.queue.get(index) {
+                    let decrypted = to.decrypt(from_address, &message.bytes).unwrap();
+                    assert_eq!(decrypted.plaintext(), message.plaintext);
+                }
+            }
+        }
+    }
+    // Everything still in flight is delivered last and decrypts.
+    for (side, direction) in directions.iter_mut().enumerate() {
+        let (to, from_address) = if side == 0 { (&bob, &a) } else { (&alice, &b) };
+        for message in direction.queue.drain(..) {
+            let decrypted = to.decrypt(from_address, &message.bytes).unwrap_or_else(|error| {
+                panic!("an untampered message was refused at the end: {error:?}")
+            });
+            assert_eq!(decrypted.commit().unwrap(), message.plaintext);
+        }
+    }
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a given time on nightly, two at a time, niced
+# (these machines are shared), and prints each target's executions and
+# findings.
+#
+#   fuzz/run.sh [seconds per target (default 600)] [targets...]
+#
+# Needs `cargo install cargo-fuzz` and a nightly toolchain (`rustup
+# toolchain list`). New inputs go to fuzz/work/<target> (not checked in);
+# the seeds in fuzz/corpus/<target> are read, never written. A crash is
+# saved under fuzz/artifacts/<target>/: replay it with
+# `cargo +nightly fuzz run <target> <file>`, then copy it into
+# fuzz/corpus/<target>/regression-<name> so that tests/fuzz_corpora.rs
+# replays it on stable.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+seconds=${1:-600}
+shift || true
+all=(envelope prekey_message ratchet_message bundle session_record sframe_header
+     sframe_frame call_sender_key group_frame two_parties)
+if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
+
+CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} nice -n 19 cargo +nightly fuzz build -O
+mkdir -p logs
+
+run_one() {
+    local target=$1 seconds=$2
+    mkdir -p "work/$target"
+    nice -n 19 cargo +nightly fuzz run -O "$target" "work/$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
+        >"logs/$target.log" 2>&1 || true
+}
+export -f run_one
+printf '%s\n' "${targets[@]}" | xargs -P 2 -I{} bash -c "run_one {} $seconds"
+
+printf '| target | seconds | executions | exec/s | findings |\n| --- | --- | --- | --- | --- |\n'
+for target in "${targets[@]}"; do
+    log="logs/$target.log"
+    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+    crashes=$(find "artifacts/$target" -type f 2>/dev/null | wc -l)
+    echo "| $target | $seconds | $runs | $rate | $crashes artifact(s) |"
+done
