@@ -615,11 +615,12 @@ fn an_owned_pending_commit_applies_through_the_manager() {
 
     let (plaintext, pending) = bob.decrypt(alice.address(), &a).unwrap().into_parts();
     assert_eq!(plaintext, b"a");
-    bob.commit(pending).unwrap();
+    bob.commit(&pending).unwrap();
+    assert!(matches!(bob.commit(&pending), Err(SessionError::StaleDecryption)));
     // Two pending commits from the same state: the second is stale.
     let (_, first) = bob.decrypt(alice.address(), &b).unwrap().into_parts();
     let (_, second) = bob.decrypt(alice.address(), &b).unwrap().into_parts();
-    bob.commit(first).unwrap();
-    assert!(matches!(bob.commit(second), Err(SessionError::StaleDecryption)));
+    bob.commit(&first).unwrap();
+    assert!(matches!(bob.commit(&second), Err(SessionError::StaleDecryption)));
     assert!(common::is_duplicate(&bob.decrypt(alice.address(), &b).unwrap_err()));
 }

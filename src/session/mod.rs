@@ -380,11 +380,12 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
     }
 
     /// Applies the changes of a decrypted message, as [`Decrypted::commit`]
-    /// does.
+    /// does. After a store failure the same pending commit may be applied
+    /// again; once applied, applying it again is refused as stale.
     ///
     /// # Errors
     /// As [`Decrypted::commit`].
-    pub fn commit(&self, pending: PendingCommit) -> Result<(), SessionError> {
+    pub fn commit(&self, pending: &PendingCommit) -> Result<(), SessionError> {
         pending.apply(&self.store)
     }
 

@@ -145,6 +145,11 @@ pub enum SottoError {
     /// `commit()` was called a second time on the same decrypted message.
     #[error("this message was already committed")]
     AlreadyCommitted,
+    /// The session was written after the message was decrypted (a message
+    /// was encrypted to the address in between): the commit was refused,
+    /// since it would undo that write. Decrypt the message again.
+    #[error("the session changed after the message was decrypted; decrypt it again")]
+    StaleDecryption,
     /// A failure this version of the bindings has no variant for (a newer
     /// core error), or an internal invariant that did not hold.
     #[error("internal error: {reason}")]
@@ -190,6 +195,7 @@ impl From<SessionError> for SottoError {
                 Self::MalformedMessage { reason: reason(error) }
             }
             SessionError::NoSession => Self::NoSession,
+            SessionError::StaleDecryption => Self::StaleDecryption,
             SessionError::UntrustedIdentity { address, identity_key } => Self::UntrustedIdentity {
                 address: Address::from(&address),
                 identity_key: identity_key.to_bytes().to_vec(),

@@ -5,10 +5,10 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use sotto::store::StoreCommit;
+use sotto::session::PendingCommit;
 
 use crate::call::OneToOneCallKeys;
-use crate::store::{CommitCapture, ForeignStore, SharedStore};
+use crate::store::{ForeignStore, SharedStore};
 use crate::types::{Address, OneTimePreKeyPublic, SignedPreKeyPublic};
 use crate::verify::SafetyNumber;
 use crate::{InMemoryStore, ProtocolStore, SottoError, SqliteStore};
@@ -19,12 +19,12 @@ type CoreManager<S> = sotto::session::SessionManager<S>;
 /// messages of one address one at a time (see `decrypt`).
 #[derive(uniffi::Object)]
 pub struct SessionManager {
-    core: CoreManager<SharedStore>,
+    core: Arc<CoreManager<SharedStore>>,
 }
 
 impl SessionManager {
     fn over(address: Address, store: SharedStore) -> Result<Arc<Self>, SottoError> {
-        Ok(Arc::new(Self { core: CoreManager::new(address.to_core()?, store) }))
+        Ok(Arc::new(Self { core: Arc::new(CoreManager::new(address.to_core()?, store)) }))
     }
 }
 
@@ -146,8 +146,9 @@ impl SessionManager {
     /// A crash before `commit()` leaves the old state, so the redelivered
     /// message decrypts again; a redelivery after `commit()` throws
     /// `DuplicateMessage`, which means "already handled". Handle the
-    /// messages of one address one at a time (decrypt, handle, commit), and
-    /// do not encrypt to that address between a decrypt and its commit.
+    /// messages of one address one at a time (decrypt, handle, commit); a
+    /// commit after another write to the session (an `encrypt` in between)
+    /// throws `StaleDecryption`: decrypt the message again.
     ///
     /// # Errors
     /// `MalformedMessage`, `NoSession`, `UntrustedIdentity` for a first
@@ -160,21 +161,14 @@ impl SessionManager {
         address: Address,
         message: Vec<u8>,
     ) -> Result<Arc<DecryptedMessage>, SottoError> {
-        let capture =
-            CommitCapture { store: self.core.store().clone(), captured: Mutex::new(None) };
-        let manager = CoreManager::new(self.core.address().clone(), capture);
-        let decrypted = manager.decrypt(&address.to_core()?, &message)?;
+        let decrypted = self.core.decrypt(&address.to_core()?, &message)?;
         let started_session = decrypted.started_session();
-        let plaintext = decrypted.commit()?;
-        let writes = manager.store().captured.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let writes = writes.ok_or_else(|| SottoError::Internal {
-            reason: "decryption produced no session state to commit".into(),
-        })?;
+        let (plaintext, pending) = decrypted.into_parts();
         Ok(Arc::new(DecryptedMessage {
-            store: self.core.store().clone(),
+            manager: Arc::clone(&self.core),
             plaintext,
             started_session,
-            writes: Mutex::new(Some(writes)),
+            pending: Mutex::new(Some(pending)),
         }))
     }
 
@@ -244,10 +238,10 @@ impl SessionManager {
 /// delivered again.
 #[derive(uniffi::Object)]
 pub struct DecryptedMessage {
-    store: SharedStore,
+    manager: Arc<CoreManager<SharedStore>>,
     plaintext: Vec<u8>,
     started_session: bool,
-    writes: Mutex<Option<StoreCommit>>,
+    pending: Mutex<Option<PendingCommit>>,
 }
 
 #[uniffi::export]
@@ -267,22 +261,24 @@ impl DecryptedMessage {
     /// commit may be tried again.
     ///
     /// # Errors
-    /// `AlreadyCommitted` on a second successful call, or a store error.
+    /// `AlreadyCommitted` on a second successful call, `StaleDecryption` if
+    /// the session was written since the decryption (decrypt the message
+    /// again), or a store error.
     pub fn commit(&self) -> Result<(), SottoError> {
         // Taken out of the lock: the store may be foreign code.
-        let writes = self.lock().take().ok_or(SottoError::AlreadyCommitted)?;
-        let result = sotto::store::ProtocolStore::commit(&self.store, &writes);
+        let pending = self.lock().take().ok_or(SottoError::AlreadyCommitted)?;
+        let result = self.manager.commit(&pending);
         if result.is_err() {
-            *self.lock() = Some(writes);
+            *self.lock() = Some(pending);
         }
         Ok(result?)
     }
 }
 
 impl DecryptedMessage {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<StoreCommit>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<PendingCommit>> {
         // Nothing panics while the lock is held; the slot stays consistent.
-        self.writes.lock().unwrap_or_else(PoisonError::into_inner)
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -379,35 +379,3 @@ impl core::ProtocolStore for SharedStore {
         self.0.commit(commit)
     }
 }
-
-/// A store that reads through to `store` but keeps the one commit it is
-/// given instead of applying it.
-///
-/// The core's `Decrypted<'_, S>` borrows the manager's store, so it cannot
-/// cross the FFI. Decrypting through a manager over this store and
-/// committing at once yields the exact writes that commit would make, owned;
-/// `DecryptedMessage.commit()` applies them later through the real store's
-/// `commit`. Reads and other writes are not intercepted (decryption makes
-/// none).
-pub(crate) struct CommitCapture {
-    pub(crate) store: SharedStore,
-    pub(crate) captured: std::sync::Mutex<Option<StoreCommit>>,
-}
-
-forward_store_traits!(CommitCapture, |self| self.store);
-
-impl core::ProtocolStore for CommitCapture {
-    fn commit(&self, commit: &StoreCommit) -> Result<(), core::StoreError> {
-        let owned = StoreCommit {
-            address: commit.address.clone(),
-            // `StoreCommit` is not `Clone`: copy the session through its
-            // stored form, as any store would.
-            session: SessionRecord::from_bytes(&commit.session.to_bytes())?,
-            new_peer_identity: commit.new_peer_identity,
-            consumed_one_time_prekey: commit.consumed_one_time_prekey,
-        };
-        // No foreign call happens while this lock is held.
-        *self.captured.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(owned);
-        Ok(())
-    }
-}
