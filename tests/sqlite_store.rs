@@ -2,7 +2,7 @@
 //! restart, a conversation surviving a restart of both sides, commits
 //! interrupted by killing the process at random moments, a wrong key,
 //! damaged rows and files, swapped rows, the at-rest format checked by an
-//! independent reading of docs/STORAGE.md, and the version 1 fixture.
+//! independent reading of docs/PROTOCOL.md §11, and the version 1 fixture.
 
 #![cfg(feature = "sqlite")]
 #![allow(
@@ -769,7 +769,7 @@ fn a_newer_schema_is_refused() {
 
 // ---------------------------------------------------------------- format
 
-/// An independent reader of docs/STORAGE.md: derives the keys, finds the
+/// An independent reader of docs/PROTOCOL.md §11: derives the keys, finds the
 /// rows and opens them with nothing but the primitives.
 struct Reader {
     seal: ChaCha20Poly1305,

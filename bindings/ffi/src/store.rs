@@ -111,7 +111,7 @@ impl InMemoryStore {
 /// The SDK's persistent store: one SQLite database file (SQLite is compiled
 /// in), every record sealed at rest under a 32-byte storage key that the app
 /// keeps in the platform's key store (the Keychain, the Android Keystore),
-/// never next to the database. `docs/STORAGE.md` gives the format.
+/// never next to the database. `docs/PROTOCOL.md` §11 gives the format.
 ///
 /// **Warning:** restoring an older copy of the file makes the device reuse
 /// message keys; restore sessions from a backup only if the app can

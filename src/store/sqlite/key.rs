@@ -1,5 +1,5 @@
 //! The storage key the app provides, and the two keys the store derives
-//! from it for one database (docs/STORAGE.md §3).
+//! from it for one database (docs/PROTOCOL.md §11.3).
 
 use core::fmt;
 

@@ -8,7 +8,7 @@
 //! data; addresses appear in the file only as keyed hashes. A
 //! [`StoreCommit`] is applied in one transaction. The format (tables,
 //! associated data as bytes, nonces, key check, versions, migrations) is
-//! specified in `docs/STORAGE.md`.
+//! specified in `docs/PROTOCOL.md` §11.
 //!
 //! [`SqliteStore`] documents its use, its protections and its limits.
 
@@ -67,7 +67,7 @@ const UPSERT_SESSION: &str = "INSERT INTO sessions (address_id, value) VALUES (?
 /// ChaCha20-Poly1305 under a key derived from the app's [`StorageKey`], with
 /// its kind and row bound into the associated data; addresses appear in the
 /// file only as keyed hashes, and a [`StoreCommit`] is applied in one
-/// transaction. The exact format is `docs/STORAGE.md`.
+/// transaction. The exact format is `docs/PROTOCOL.md` §11.
 ///
 /// One connection serves all calls, behind a lock; the store is `Send +
 /// Sync`. Several processes may open the same file: SQLite serialises their

@@ -1,4 +1,4 @@
-//! The schema, its version and its migrations (docs/STORAGE.md §2, §6).
+//! The schema, its version and its migrations (docs/PROTOCOL.md §11.2, §11.6).
 //!
 //! A Sotto store is an SQLite database whose `PRAGMA application_id` is
 //! [`APPLICATION_ID`] and whose `PRAGMA user_version` is its schema version.

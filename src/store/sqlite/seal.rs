@@ -1,4 +1,4 @@
-//! Sealing records at rest (docs/STORAGE.md §3–4).
+//! Sealing records at rest (docs/PROTOCOL.md §11.3–11.4).
 //!
 //! Every stored value is `nonce (12) ‖ ChaCha20-Poly1305(seal key, nonce,
 //! record, AAD)`, with a random nonce per write and
@@ -291,7 +291,7 @@ mod tests {
         RecordKind::Session,
     ];
 
-    /// The known answers of docs/STORAGE.md §11, written in Python from the
+    /// The known answers of docs/PROTOCOL.md §11.11, written in Python from the
     /// document alone.
     #[test]
     fn known_answers() {
