@@ -76,14 +76,20 @@ fn setup_input() -> (SessionManager<InMemoryStore>, SessionManager<InMemoryStore
     (manager(alice()), bob_manager, bundle)
 }
 
-/// Alice's and Bob's session records after a first exchange both ways.
-fn established() -> (SessionRecord, SessionRecord) {
+/// Alice's and Bob's managers after a first exchange both ways.
+fn established_managers() -> (SessionManager<InMemoryStore>, SessionManager<InMemoryStore>) {
     let (alice_manager, bob_manager, bundle) = setup_input();
     alice_manager.process_bundle(&bob(), &bundle).unwrap();
     let first = alice_manager.encrypt(&bob(), b"hi").unwrap();
     bob_manager.decrypt(&alice(), &first).unwrap().commit().unwrap();
     let reply = bob_manager.encrypt(&alice(), b"hi").unwrap();
     alice_manager.decrypt(&bob(), &reply).unwrap().commit().unwrap();
+    (alice_manager, bob_manager)
+}
+
+/// Alice's and Bob's session records after a first exchange both ways.
+fn established() -> (SessionRecord, SessionRecord) {
+    let (alice_manager, bob_manager) = established_managers();
     (
         alice_manager.store().load_session(&bob()).unwrap().unwrap(),
         bob_manager.store().load_session(&alice()).unwrap().unwrap(),
@@ -126,13 +132,8 @@ struct ThroughStore {
 
 impl ThroughStore {
     fn new() -> Self {
-        let (alice_manager, bob_manager, bundle) = setup_input();
-        alice_manager.process_bundle(&bob(), &bundle).unwrap();
-        let first = alice_manager.encrypt(&bob(), b"hi").unwrap();
-        bob_manager.decrypt(&alice(), &first).unwrap().commit().unwrap();
-        let reply = bob_manager.encrypt(&alice(), b"hi").unwrap();
-        alice_manager.decrypt(&bob(), &reply).unwrap().commit().unwrap();
-        Self { alice: alice_manager, bob: bob_manager }
+        let (alice, bob) = established_managers();
+        Self { alice, bob }
     }
 
     fn message(&self) {
