@@ -17,7 +17,9 @@
 # Up to date, it changes nothing and takes a few seconds. It prints the
 # module's size, raw and gzipped, last.
 #
-# Environment: CARGO_BUILD_JOBS (default 1: these machines have 2 cores).
+# Environment: CARGO_BUILD_JOBS (default 1: these machines have 2 cores);
+# SOTTO_WASM_OPT_LEVEL, rustc's opt-level (default "s"; README.md compares
+# "z", "s" and "3").
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +27,7 @@ root=$(cd "$here/../.." && pwd)
 pkg="$here/pkg"
 target_dir="$root/target/wasm"
 jobs=${CARGO_BUILD_JOBS:-1}
+opt_level=${SOTTO_WASM_OPT_LEVEL:-s}
 sudo=
 [ "$(id -u)" = 0 ] || sudo=sudo
 
@@ -66,15 +69,15 @@ if [ ! -f "$here/node_modules/.package-lock.json" ] \
 fi
 
 # --- The module. Debian's rustc builds std for wasm32 from rust-web-src;
-# rustup's cargo drives it. Size matters more than speed on the web, but
-# not at any price: opt-level "s" (see README.md for the measurements).
-# A separate target directory keeps the native builds' artifacts valid.
-log "cargo build (wasm32-unknown-unknown, release)"
+# rustup's cargo drives it. Size matters on the web, but not at any
+# price: opt-level "s" by default (README.md has the measurements). A
+# separate target directory keeps the native builds' artifacts valid.
+log "cargo build (wasm32-unknown-unknown, release, opt-level $opt_level)"
 (
     cd "$root"
     RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-22 \
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt_level" \
     CARGO_PROFILE_RELEASE_LTO=true \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
     CARGO_PROFILE_RELEASE_PANIC=abort \
@@ -87,7 +90,7 @@ wasm="$target_dir/wasm32-unknown-unknown/release/sotto_wasm.wasm"
 # --- The package, unless it is newer than everything it is made of.
 up_to_date() {
     local made="$pkg/sotto_wasm_bg.wasm" input
-    [ -f "$made" ] || return 1
+    [ -f "$made" ] && [ "$(cat "$pkg/.opt-level" 2>/dev/null)" = "$opt_level" ] || return 1
     for input in "$wasm" "$here"/npm/* "$here/README.md" "$0"; do
         [ "$made" -nt "$input" ] || return 1
     done
@@ -108,6 +111,7 @@ else
         "$scratch/sotto_wasm_bg.wasm" -o "$scratch/sotto_wasm_bg.opt.wasm"
     mv "$scratch/sotto_wasm_bg.opt.wasm" "$scratch/sotto_wasm_bg.wasm"
     cp "$here"/npm/* "$here/README.md" "$scratch/"
+    echo "$opt_level" > "$scratch/.opt-level"
     rm -rf "$pkg"
     mv "$scratch" "$pkg"
 fi
