@@ -225,6 +225,18 @@ fn media_and_call_types_print_no_secret() {
         let mut receiver = SframeReceiver::new();
         receiver.add_key(suite, KeyId::new(3), &base).unwrap();
         assert_no_secret("SframeReceiver", &receiver, &secrets);
+        let cipher = sotto::media::FrameCipher::new(suite, material.expose_key()).unwrap();
+        assert_no_secret("FrameCipher", &cipher, &secrets);
+        let mut ratchet = sotto::media::SenderKeyRatchet::new(
+            suite,
+            1,
+            8,
+            BaseKey::from_bytes(&base_secret).unwrap(),
+        )
+        .unwrap();
+        ratchet.advance().unwrap();
+        let ratcheted = ratchet.base_key().expose_secret().to_vec();
+        assert_no_secret("SenderKeyRatchet", &ratchet, &[base_secret.clone(), ratcheted]);
     }
 
     let (alice, bob) = established();
