@@ -180,6 +180,19 @@ def test_a_store_written_in_python():
         again.commit()
     with pytest.raises(SottoError.DuplicateMessage):
         bob.decrypt(ALICE, message)
+    # The copy decrypted before that commit is stale: committing it would undo it.
+    with pytest.raises(SottoError.StaleDecryption):
+        uncommitted.commit()
+
+    # So is a decryption with an encryption to the same address in between:
+    # its commit would make the next encryption reuse a message key.
+    pending = bob.decrypt(ALICE, alice.encrypt(BOB, b"pending"))
+    first = bob.encrypt(ALICE, b"x1")
+    with pytest.raises(SottoError.StaleDecryption):
+        pending.commit()
+    second = bob.encrypt(ALICE, b"x2")
+    assert alice.decrypt_and_commit(BOB, first) == b"x1"
+    assert alice.decrypt_and_commit(BOB, second) == b"x2"
 
     # A second manager over the same store carries the session on.
     bob_again = SessionManager.with_store(BOB, store)

@@ -158,6 +158,8 @@ final class SottoTests: XCTestCase {
         assertThrowsSotto(try bob.decrypt(address: aliceAddress, message: message)) {
             if case .DuplicateMessage = $0 { true } else { false }
         }
+        // The copy decrypted before that commit is stale: committing it would undo it.
+        assertThrowsSotto(try uncommitted.commit()) { $0 == .StaleDecryption }
 
         // A second manager over the same store carries the session on.
         let bobAgain = try SessionManager.withStore(address: bobAddress, store: store)

@@ -151,6 +151,17 @@ class SottoTest {
         assertEquals(2, store.commits)
         assertThrows(SottoException.AlreadyCommitted::class.java) { again.commit() }
         assertThrows(SottoException.DuplicateMessage::class.java) { bob.decrypt(ALICE, message) }
+        // The copy decrypted before that commit is stale: committing it would undo it.
+        assertThrows(SottoException.StaleDecryption::class.java) { uncommitted.commit() }
+
+        // So is a decryption with an encryption to the same address in between:
+        // its commit would make the next encryption reuse a message key.
+        val pending = bob.decrypt(ALICE, alice.encrypt(BOB, "pending".toByteArray()))
+        val first = bob.encrypt(ALICE, "x1".toByteArray())
+        assertThrows(SottoException.StaleDecryption::class.java) { pending.commit() }
+        val second = bob.encrypt(ALICE, "x2".toByteArray())
+        assertEquals("x1", String(alice.decryptAndCommit(BOB, first)))
+        assertEquals("x2", String(alice.decryptAndCommit(BOB, second)))
 
         // A second manager over the same store carries the session on.
         val bobAgain = SessionManager.withStore(BOB, store)
