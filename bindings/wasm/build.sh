@@ -44,7 +44,10 @@ apt_install() {
     $sudo env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
-deb_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
+deb_version() { # the installed version of a package, or nothing
+    dpkg-query -W -f='${db:Status-Status} ${Version}' "$1" 2>/dev/null \
+        | awk '$1 == "installed" { print $2 }' || true
+}
 rustc_web=$(deb_version rustc-web)
 if [ -z "$rustc_web" ] || [ "$rustc_web" != "$(deb_version rust-web-src)" ] \
     || [ ! -d /usr/lib/rustlib/src/rust/library ]; then

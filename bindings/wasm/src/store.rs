@@ -108,7 +108,8 @@ const REQUIRED_METHODS: [&str; 11] = [
 
 #[derive(Default)]
 struct Registry {
-    next_id: u64,
+    /// Numbers the stores and the failure tokens (one sequence for both).
+    counter: u64,
     stores: HashMap<u64, JsProtocolStore>,
     /// What a JS store threw last, with its token, until the `SottoError`
     /// it caused takes it as its `cause`.
@@ -165,8 +166,8 @@ fn thrown(method: &str, exception: JsValue) -> StoreError {
     let token = REGISTRY
         .try_with(|registry| {
             let mut registry = registry.try_borrow_mut().ok()?;
-            registry.next_id = registry.next_id.wrapping_add(1);
-            let token = registry.next_id;
+            registry.counter = registry.counter.wrapping_add(1);
+            let token = registry.counter;
             registry.exception = Some((token, exception));
             Some(token)
         })
@@ -225,8 +226,8 @@ impl JsStore {
         REGISTRY
             .try_with(|registry| {
                 let mut registry = registry.try_borrow_mut().ok()?;
-                registry.next_id = registry.next_id.wrapping_add(1);
-                let id = registry.next_id;
+                registry.counter = registry.counter.wrapping_add(1);
+                let id = registry.counter;
                 registry.stores.insert(id, store);
                 Some(Self { id })
             })
