@@ -35,6 +35,9 @@ export interface OneTimePreKeyPublic {
  *   message (too large, not protobuf, another wire version, bad header).
  * - `NO_SESSION`: no session with the address, or none that the message
  *   belongs to: process the peer's bundle first.
+ * - `STALE_DECRYPTION`: `commit()` after the session was written since the
+ *   decryption (an `encrypt` to the address, another commit): nothing was
+ *   stored; decrypt the message again.
  * - `NO_LOCAL_IDENTITY`: the store has no identity key pair.
  * - `UNTRUSTED_IDENTITY`: `error.address` presented another identity key
  *   (`error.identityKey`) than the one recorded. Show the change; once the
@@ -65,6 +68,7 @@ export type ErrorCode =
   | "INVALID_BUNDLE"
   | "MALFORMED_MESSAGE"
   | "NO_SESSION"
+  | "STALE_DECRYPTION"
   | "NO_LOCAL_IDENTITY"
   | "UNTRUSTED_IDENTITY"
   | "UNKNOWN_PREKEY"

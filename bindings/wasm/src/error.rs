@@ -33,6 +33,8 @@ pub(crate) enum ErrorCode {
     MalformedMessage,
     /// No session with the address, or none the message belongs to.
     NoSession,
+    /// The session was written between a decrypt and its commit.
+    StaleDecryption,
     /// The store has no identity key pair for this device.
     NoLocalIdentity,
     /// The address presented another identity key than the one recorded.
@@ -64,11 +66,12 @@ pub(crate) enum ErrorCode {
 impl ErrorCode {
     /// Every code, in the order of the `.d.ts`.
     #[cfg(test)]
-    pub(crate) const ALL: [Self; 17] = [
+    pub(crate) const ALL: [Self; 18] = [
         Self::InvalidArgument,
         Self::InvalidBundle,
         Self::MalformedMessage,
         Self::NoSession,
+        Self::StaleDecryption,
         Self::NoLocalIdentity,
         Self::UntrustedIdentity,
         Self::UnknownPrekey,
@@ -91,6 +94,7 @@ impl ErrorCode {
             Self::InvalidBundle => "INVALID_BUNDLE",
             Self::MalformedMessage => "MALFORMED_MESSAGE",
             Self::NoSession => "NO_SESSION",
+            Self::StaleDecryption => "STALE_DECRYPTION",
             Self::NoLocalIdentity => "NO_LOCAL_IDENTITY",
             Self::UntrustedIdentity => "UNTRUSTED_IDENTITY",
             Self::UnknownPrekey => "UNKNOWN_PREKEY",
@@ -196,6 +200,7 @@ impl From<SessionError> for SottoError {
                 Self::new(ErrorCode::MalformedMessage, error)
             }
             SessionError::NoSession => Self::new(ErrorCode::NoSession, error),
+            SessionError::StaleDecryption => Self::new(ErrorCode::StaleDecryption, error),
             SessionError::UntrustedIdentity { ref address, identity_key } => Self {
                 code: ErrorCode::UntrustedIdentity,
                 message: error.to_string(),
@@ -356,6 +361,7 @@ mod tests {
             ErrorCode::AuthenticationFailed
         );
         assert_eq!(SottoError::from(SessionError::NoSession).code, ErrorCode::NoSession);
+        assert_eq!(SottoError::from(SessionError::StaleDecryption).code(), "STALE_DECRYPTION");
     }
 
     #[test]

@@ -4,15 +4,16 @@
 //! it was made with; each method converts its arguments and forwards.
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex};
+use std::rc::Rc;
+use std::sync::Arc;
 
-use sotto::store::{ProtocolStore as _, StoreCommit};
+use sotto::session::PendingCommit;
 use wasm_bindgen::prelude::*;
 
 use crate::InMemoryStore;
 use crate::call::OneToOneCallKeys;
 use crate::error::{ErrorCode, JsResult, SottoError};
-use crate::store::{CommitCapture, JsProtocolStore, JsStore, SharedStore};
+use crate::store::{JsProtocolStore, JsStore, SharedStore};
 use crate::types::{address, address_to_js, one_time_prekey_to_js, signed_prekey_to_js};
 use crate::verify::SafetyNumber;
 
@@ -24,12 +25,14 @@ type CoreManager<S> = sotto::session::SessionManager<S>;
 /// commit, then the next (see `decrypt`).
 #[wasm_bindgen]
 pub struct SessionManager {
-    core: CoreManager<SharedStore>,
+    /// Shared with the `DecryptedMessage`s it hands out, which commit
+    /// through it.
+    core: Rc<CoreManager<SharedStore>>,
 }
 
 impl SessionManager {
     fn over(address: &JsValue, store: SharedStore) -> JsResult<Self> {
-        Ok(Self { core: CoreManager::new(self::address(address)?, store) })
+        Ok(Self { core: Rc::new(CoreManager::new(self::address(address)?, store)) })
     }
 }
 
@@ -147,8 +150,11 @@ impl SessionManager {
     ///
     /// Without `commit()` the store stays as it was, so a redelivered
     /// message decrypts again; a redelivery after `commit()` throws
-    /// `DUPLICATE_MESSAGE`, which means "already handled". Do not encrypt
-    /// to or decrypt from the same address between a decrypt and its commit.
+    /// `DUPLICATE_MESSAGE`, which means "already handled". Handle the
+    /// messages of one address one at a time (decrypt, handle, commit): a
+    /// commit after another write to the session (an `encrypt` to the
+    /// address, another commit) throws `STALE_DECRYPTION`; decrypt the
+    /// message again.
     ///
     /// Throws `MALFORMED_MESSAGE`, `NO_SESSION`, `UNTRUSTED_IDENTITY` (a
     /// first message from a known address with a new identity key),
@@ -160,21 +166,14 @@ impl SessionManager {
         #[wasm_bindgen(unchecked_param_type = "Address")] address: JsValue,
         message: &[u8],
     ) -> JsResult<DecryptedMessage> {
-        let address = self::address(&address)?;
-        let capture =
-            CommitCapture { store: self.core.store().clone(), captured: Mutex::new(None) };
-        let manager = CoreManager::new(self.core.address().clone(), capture);
-        let decrypted = manager.decrypt(&address, message)?;
+        let decrypted = self.core.decrypt(&self::address(&address)?, message)?;
         let started_session = decrypted.started_session();
-        let plaintext = decrypted.commit()?;
-        let writes = manager.store().take().ok_or_else(|| {
-            SottoError::new(ErrorCode::Internal, "decryption produced no state to commit")
-        })?;
+        let (plaintext, pending) = decrypted.into_parts();
         Ok(DecryptedMessage {
-            store: self.core.store().clone(),
+            manager: Rc::clone(&self.core),
             plaintext,
             started_session,
-            writes: RefCell::new(Some(writes)),
+            pending: RefCell::new(Some(pending)),
         })
     }
 
@@ -245,10 +244,10 @@ impl SessionManager {
 /// delivered again.
 #[wasm_bindgen]
 pub struct DecryptedMessage {
-    store: SharedStore,
+    manager: Rc<CoreManager<SharedStore>>,
     plaintext: Vec<u8>,
     started_session: bool,
-    writes: RefCell<Option<StoreCommit>>,
+    pending: RefCell<Option<PendingCommit>>,
 }
 
 #[wasm_bindgen]
@@ -266,20 +265,22 @@ impl DecryptedMessage {
     }
 
     /// Stores the session state that results from this message (and removes
-    /// the one-time prekey a first message used). If the store throws, the
+    /// the one-time prekey a first message used), if the session is still
+    /// the one the message was decrypted from. If the store throws, the
     /// commit may be tried again.
     ///
-    /// Throws `ALREADY_COMMITTED` after a successful commit, or a store
-    /// error.
+    /// Throws `STALE_DECRYPTION` if the session was written since the
+    /// decryption (nothing is stored: decrypt the message again),
+    /// `ALREADY_COMMITTED` after a successful commit, or a store error.
     pub fn commit(&self) -> JsResult<()> {
         // Taken out of the cell before the store runs: a JS store may call
         // back into Sotto.
-        let writes = self.writes.borrow_mut().take().ok_or_else(|| {
+        let pending = self.pending.borrow_mut().take().ok_or_else(|| {
             SottoError::new(ErrorCode::AlreadyCommitted, "this message was already committed")
         })?;
-        let result = self.store.commit(&writes);
+        let result = self.manager.commit(&pending);
         if result.is_err() {
-            *self.writes.borrow_mut() = Some(writes);
+            *self.pending.borrow_mut() = Some(pending);
         }
         Ok(result?)
     }

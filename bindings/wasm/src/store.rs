@@ -19,7 +19,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use sotto::keys::{IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId};
@@ -418,122 +418,70 @@ impl InMemoryStore {
     }
 }
 
-/// Forwards every method of the core's store traits but `commit` to
-/// `$inner` (an expression, with `self` bound, of a type implementing
-/// `core::ProtocolStore`).
-macro_rules! forward_store_traits {
-    ($ty:ty, |$self:ident| $inner:expr) => {
-        impl core::IdentityStore for $ty {
-            fn local_identity(&$self) -> Result<Option<IdentityKeyPair>, StoreError> {
-                $inner.local_identity()
-            }
-
-            fn peer_identity(&$self, address: &Address) -> Result<Option<PeerIdentity>, StoreError> {
-                $inner.peer_identity(address)
-            }
-
-            fn save_peer_identity(
-                &$self,
-                address: &Address,
-                identity: &PeerIdentity,
-            ) -> Result<(), StoreError> {
-                $inner.save_peer_identity(address, identity)
-            }
-        }
-
-        impl core::SignedPreKeyStore for $ty {
-            fn signed_prekey(&$self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, StoreError> {
-                $inner.signed_prekey(id)
-            }
-
-            fn save_signed_prekey(&$self, prekey: &SignedPreKey) -> Result<(), StoreError> {
-                $inner.save_signed_prekey(prekey)
-            }
-
-            fn remove_signed_prekey(&$self, id: SignedPreKeyId) -> Result<(), StoreError> {
-                $inner.remove_signed_prekey(id)
-            }
-        }
-
-        impl core::OneTimePreKeyStore for $ty {
-            fn one_time_prekey(
-                &$self,
-                id: OneTimePreKeyId,
-            ) -> Result<Option<OneTimePreKey>, StoreError> {
-                $inner.one_time_prekey(id)
-            }
-
-            fn save_one_time_prekey(&$self, prekey: &OneTimePreKey) -> Result<(), StoreError> {
-                $inner.save_one_time_prekey(prekey)
-            }
-
-            fn remove_one_time_prekey(&$self, id: OneTimePreKeyId) -> Result<(), StoreError> {
-                $inner.remove_one_time_prekey(id)
-            }
-        }
-
-        impl core::SessionStore for $ty {
-            fn load_session(&$self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
-                $inner.load_session(address)
-            }
-
-            fn store_session(
-                &$self,
-                address: &Address,
-                record: &SessionRecord,
-            ) -> Result<(), StoreError> {
-                $inner.store_session(address, record)
-            }
-        }
-    };
-}
-
-/// Whichever store a manager was made with, shared with the objects it
-/// hands out (a `DecryptedMessage` commits through it).
+/// Whichever store a manager was made with: the SDK's in-memory store or a
+/// [`JsStore`].
 #[derive(Clone)]
 pub(crate) struct SharedStore(pub(crate) Arc<dyn core::ProtocolStore>);
 
-forward_store_traits!(SharedStore, |self| self.0);
+impl core::IdentityStore for SharedStore {
+    fn local_identity(&self) -> Result<Option<IdentityKeyPair>, StoreError> {
+        self.0.local_identity()
+    }
+
+    fn peer_identity(&self, address: &Address) -> Result<Option<PeerIdentity>, StoreError> {
+        self.0.peer_identity(address)
+    }
+
+    fn save_peer_identity(
+        &self,
+        address: &Address,
+        identity: &PeerIdentity,
+    ) -> Result<(), StoreError> {
+        self.0.save_peer_identity(address, identity)
+    }
+}
+
+impl core::SignedPreKeyStore for SharedStore {
+    fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, StoreError> {
+        self.0.signed_prekey(id)
+    }
+
+    fn save_signed_prekey(&self, prekey: &SignedPreKey) -> Result<(), StoreError> {
+        self.0.save_signed_prekey(prekey)
+    }
+
+    fn remove_signed_prekey(&self, id: SignedPreKeyId) -> Result<(), StoreError> {
+        self.0.remove_signed_prekey(id)
+    }
+}
+
+impl core::OneTimePreKeyStore for SharedStore {
+    fn one_time_prekey(&self, id: OneTimePreKeyId) -> Result<Option<OneTimePreKey>, StoreError> {
+        self.0.one_time_prekey(id)
+    }
+
+    fn save_one_time_prekey(&self, prekey: &OneTimePreKey) -> Result<(), StoreError> {
+        self.0.save_one_time_prekey(prekey)
+    }
+
+    fn remove_one_time_prekey(&self, id: OneTimePreKeyId) -> Result<(), StoreError> {
+        self.0.remove_one_time_prekey(id)
+    }
+}
+
+impl core::SessionStore for SharedStore {
+    fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
+        self.0.load_session(address)
+    }
+
+    fn store_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
+        self.0.store_session(address, record)
+    }
+}
 
 impl core::ProtocolStore for SharedStore {
     fn commit(&self, commit: &StoreCommit) -> Result<(), StoreError> {
+        // The store's own commit (a JS store's `commit`, if it has one).
         self.0.commit(commit)
-    }
-}
-
-/// A store that reads through to `store` but keeps the one commit it is
-/// given instead of applying it.
-///
-/// The core's `Decrypted<'_, S>` borrows the manager's store, so it cannot
-/// be handed to JavaScript. Decrypting through a manager over this store
-/// and committing at once yields the exact writes that commit would make,
-/// owned; `DecryptedMessage.commit()` applies them later through the real
-/// store's `commit`. Decryption makes no other write.
-pub(crate) struct CommitCapture {
-    pub(crate) store: SharedStore,
-    pub(crate) captured: Mutex<Option<StoreCommit>>,
-}
-
-impl CommitCapture {
-    pub(crate) fn take(&self) -> Option<StoreCommit> {
-        // Nothing panics while the lock is held; the slot stays consistent.
-        self.captured.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-}
-
-forward_store_traits!(CommitCapture, |self| self.store);
-
-impl core::ProtocolStore for CommitCapture {
-    fn commit(&self, commit: &StoreCommit) -> Result<(), StoreError> {
-        let owned = StoreCommit {
-            address: commit.address.clone(),
-            // `StoreCommit` is not `Clone`: copy the session through its
-            // stored form, as any store would.
-            session: SessionRecord::from_bytes(&commit.session.to_bytes())?,
-            new_peer_identity: commit.new_peer_identity,
-            consumed_one_time_prekey: commit.consumed_one_time_prekey,
-        };
-        *self.captured.lock().unwrap_or_else(PoisonError::into_inner) = Some(owned);
-        Ok(())
     }
 }

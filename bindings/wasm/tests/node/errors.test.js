@@ -36,6 +36,25 @@ test('DUPLICATE_MESSAGE carries the counter', () => {
   assert.equal(throwsCode(() => bob.decrypt(ALICE, messages[2]), 'DUPLICATE_MESSAGE').counter, 2);
 });
 
+test('STALE_DECRYPTION for a commit after another write; the message decrypts again', () => {
+  const { alice, bob } = session();
+  const [one, two, three] = ['one', 'two', 'three'].map((word) => alice.encrypt(BOB, text(word)));
+
+  const decrypted = bob.decrypt(ALICE, one);
+  receive(alice, BOB, bob.encrypt(ALICE, text('in between')), 'in between');
+  throwsCode(() => decrypted.commit(), 'STALE_DECRYPTION');
+  throwsCode(() => decrypted.commit(), 'STALE_DECRYPTION');
+  receive(bob, ALICE, one, 'one');
+
+  // Two decryptions from one state: the second commit would undo the first.
+  const first = bob.decrypt(ALICE, two);
+  const second = bob.decrypt(ALICE, three);
+  first.commit();
+  throwsCode(() => second.commit(), 'STALE_DECRYPTION');
+  receive(bob, ALICE, three, 'three');
+  throwsCode(() => bob.decrypt(ALICE, two), 'DUPLICATE_MESSAGE');
+});
+
 test('NO_SESSION without a session', () => {
   const { alice } = session();
   const stranger = inMemoryDevice(CAROL);
