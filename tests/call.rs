@@ -803,6 +803,10 @@ fn one_to_one_call_keys_through_both_session_managers() {
     assert_eq!(on_bob.send().kid(), KeyId::new(bob_kid));
 
     for suite in CipherSuite::ALL {
+        // One sender per derivation: derive afresh for each suite (the
+        // suite is bound into SFrame's key derivation, so no nonce repeats).
+        let on_alice = alice.call_keys(bob.address(), &call).unwrap();
+        let on_bob = bob.call_keys(alice.address(), &call).unwrap();
         let (mut a_tx, mut a_rx) =
             (on_alice.sender(suite).unwrap(), on_alice.receiver(suite).unwrap());
         let (mut b_tx, mut b_rx) = (on_bob.sender(suite).unwrap(), on_bob.receiver(suite).unwrap());

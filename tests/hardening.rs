@@ -431,11 +431,8 @@ fn sframe_sender_refuses_to_wrap_its_counter() {
 }
 
 /// Two senders for the same call direction start at the same counter and
-/// reuse nonces, silently. `OneToOneCallKeys::sender` documents it with a
-/// Warning only.
+/// reuse nonces, silently; a second sender from the same keys is refused.
 #[test]
-#[ignore = "GAP: OneToOneCallKeys::sender (src/call/mod.rs) can be called twice and the two \
-            senders encrypt under the same key and nonce without any error"]
 fn a_second_sender_for_the_same_call_keys_is_refused() {
     let (alice, _bob) = established();
     let keys = alice.call_keys(&address("bob"), &CallId::new(*b"call").unwrap()).unwrap();

@@ -47,6 +47,7 @@ pub use group::{
 };
 
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::kdf::hkdf_sha256;
 use crate::keys::IdentityKey;
@@ -80,6 +81,10 @@ pub enum CallError {
     /// has no exporter secret: start a new session to call.
     #[error("the session predates call keys; start a new session")]
     SessionPredatesCallKeys,
+    /// [`OneToOneCallKeys::sender`] was called a second time: two senders
+    /// under one key would repeat counters, and so nonces.
+    #[error("these call keys already made their sender")]
+    SenderAlreadyMade,
     /// SFrame refused a key or a frame.
     #[error(transparent)]
     Sframe(#[from] SframeError),
@@ -239,6 +244,9 @@ impl fmt::Debug for DirectionKey {
 pub struct OneToOneCallKeys {
     send: DirectionKey,
     receive: DirectionKey,
+    /// Set once [`sender`](Self::sender) made the one sender these keys
+    /// allow: a second would start its counter at 0 again and reuse nonces.
+    sender_made: AtomicBool,
 }
 
 impl OneToOneCallKeys {
@@ -265,7 +273,11 @@ impl OneToOneCallKeys {
                 base_key: BaseKey::from_bytes(key.as_ref())?,
             })
         };
-        Ok(Self { send: direction(local, remote)?, receive: direction(remote, local)? })
+        Ok(Self {
+            send: direction(local, remote)?,
+            receive: direction(remote, local)?,
+            sender_made: AtomicBool::new(false),
+        })
     }
 
     /// The key this side sends with.
@@ -278,16 +290,23 @@ impl OneToOneCallKeys {
         &self.receive
     }
 
-    /// An SFrame sender for this side's frames.
+    /// The SFrame sender for this side's frames: one per derivation, kept
+    /// for the call's length.
     ///
-    /// **Warning:** make one sender per call and keep it for the call's
-    /// length: a second sender would start its counter at 0 again and reuse
-    /// nonces.
+    /// **Warning:** the keys of a call id are the same each time they are
+    /// derived from the same session. Derive them once per call; a side that
+    /// loses its sender (a restart) must not send again under the same call
+    /// id, since a new sender would start its counter at 0 and reuse nonces.
     ///
     /// # Errors
-    /// [`SframeError`] if the suite refuses the key.
-    pub fn sender(&self, suite: CipherSuite) -> Result<SframeSender, SframeError> {
-        SframeSender::new(suite, self.send.kid, &self.send.base_key)
+    /// [`CallError::SenderAlreadyMade`] on a second call (its counter would
+    /// repeat the first sender's), or [`CallError::Sframe`] if the suite
+    /// refuses the key.
+    pub fn sender(&self, suite: CipherSuite) -> Result<SframeSender, CallError> {
+        if self.sender_made.swap(true, Ordering::SeqCst) {
+            return Err(CallError::SenderAlreadyMade);
+        }
+        Ok(SframeSender::new(suite, self.send.kid, &self.send.base_key)?)
     }
 
     /// An SFrame receiver for the other side's frames.
