@@ -247,7 +247,9 @@ impl From<RatchetError> for SottoError {
 impl From<CallError> for SottoError {
     fn from(error: CallError) -> Self {
         match error {
-            CallError::InvalidCallId { .. } | CallError::OwnParticipant { .. } => {
+            CallError::InvalidCallId { .. }
+            | CallError::OwnParticipant { .. }
+            | CallError::SenderAlreadyMade => {
                 Self::InvalidArgument { reason: reason(error) }
             }
             CallError::SameIdentity => Self::KeyAgreementFailed { reason: reason(error) },

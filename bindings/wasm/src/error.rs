@@ -258,7 +258,9 @@ impl From<RatchetError> for SottoError {
 impl From<CallError> for SottoError {
     fn from(error: CallError) -> Self {
         match error {
-            CallError::InvalidCallId { .. } => Self::invalid_argument(error),
+            CallError::InvalidCallId { .. } | CallError::SenderAlreadyMade => {
+                Self::invalid_argument(error)
+            }
             CallError::SameIdentity => Self::new(ErrorCode::KeyAgreementFailed, error),
             CallError::SessionPredatesCallKeys => Self::new(ErrorCode::NoSession, error),
             CallError::Sframe(error) => error.into(),

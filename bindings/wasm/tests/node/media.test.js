@@ -10,11 +10,16 @@ function call(callId = text('call-0001')) {
   alice.processBundle(BOB, bundle(bob));
   receive(bob, ALICE, alice.encrypt(BOB, text('offer')), 'offer');
   receive(alice, BOB, bob.encrypt(ALICE, text('answer')), 'answer');
-  return { onAlice: alice.callKeys(BOB, callId), onBob: bob.callKeys(ALICE, callId) };
+  return {
+    alice,
+    bob,
+    onAlice: alice.callKeys(BOB, callId),
+    onBob: bob.callKeys(ALICE, callId),
+  };
 }
 
 test('1:1 call keys agree, and frames go both ways in every suite', () => {
-  const { onAlice, onBob } = call();
+  const { alice, bob, onAlice, onBob } = call();
   assert.equal(onAlice.sendKid, onBob.receiveKid);
   assert.equal(onAlice.receiveKid, onBob.sendKid);
   assert.equal(typeof onAlice.sendKid, 'bigint');
@@ -23,11 +28,17 @@ test('1:1 call keys agree, and frames go both ways in every suite', () => {
 
   const suites = Object.values(CipherSuite).filter((value) => typeof value === 'number');
   assert.equal(suites.length, 9);
+  // One sender per derivation: a second from the same keys is refused.
+  onAlice.sender(suites[0]);
+  throwsCode(() => onAlice.sender(suites[0]), 'INVALID_ARGUMENT');
   for (const suite of suites) {
-    const aliceSends = onAlice.sender(suite);
-    const bobReceives = onBob.receiver(suite);
-    const bobSends = onBob.sender(suite);
-    const aliceReceives = onAlice.receiver(suite);
+    // Derived afresh per suite (the suite is bound into SFrame's keys).
+    const keysOfAlice = alice.callKeys(BOB, text('call-0001'));
+    const keysOfBob = bob.callKeys(ALICE, text('call-0001'));
+    const aliceSends = keysOfAlice.sender(suite);
+    const bobReceives = keysOfBob.receiver(suite);
+    const bobSends = keysOfBob.sender(suite);
+    const aliceReceives = keysOfAlice.receiver(suite);
     for (let i = 0; i < 5; i++) {
       const frame = aliceSends.encrypt(text('rtp'), text(`opus frame ${i}`));
       assert.equal(string(bobReceives.decrypt(text('rtp'), frame)), `opus frame ${i}`);
