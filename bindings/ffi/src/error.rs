@@ -249,9 +249,7 @@ impl From<CallError> for SottoError {
         match error {
             CallError::InvalidCallId { .. }
             | CallError::OwnParticipant { .. }
-            | CallError::SenderAlreadyMade => {
-                Self::InvalidArgument { reason: reason(error) }
-            }
+            | CallError::SenderAlreadyMade => Self::InvalidArgument { reason: reason(error) },
             CallError::SameIdentity => Self::KeyAgreementFailed { reason: reason(error) },
             // The app's remedy is the same as without a session: start one.
             CallError::SessionPredatesCallKeys => Self::NoSession,
