@@ -30,21 +30,19 @@ use std::time::{Duration, Instant};
 
 use aes_gcm::Aes128Gcm;
 use chacha20poly1305::ChaCha20Poly1305;
-use chacha20poly1305::aead::{Aead, AeadInOut, KeyInit, Payload};
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use criterion::{BatchSize, Criterion};
-use ed25519_dalek::{Signer, SigningKey, Verifier};
-use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use sotto::keys::{IdentityKeyPair, PreKeyBundle};
 use sotto::media::{BaseKey, CipherSuite, KeyId, SframeKeyMaterial, SframeReceiver, SframeSender};
 use sotto::rng::{OsRng, os_rng};
 use sotto::session::{Address, SessionManager, SessionRecord};
 use sotto::store::{InMemoryStore, SessionStore};
 use vodozemac::olm::{Account, OlmMessage, Session, SessionConfig};
-use x25519_dalek::{PublicKey, StaticSecret};
 
-const MESSAGE: [u8; 100] = [0x61; 100];
+#[path = "../../common/floor.rs"]
+mod floor;
+
+use floor::{Floor, MESSAGE};
 const ROUNDS: usize = 21;
 
 // ---------------------------------------------------------------- Sotto DM
@@ -179,86 +177,6 @@ impl OlmPair {
 }
 
 // ------------------------------------------------------------- DM floor
-
-/// The primitives, called directly (as `Floor` in `benches/session.rs`).
-struct Floor {
-    dh_secret: StaticSecret,
-    dh_public: PublicKey,
-    chain_key: [u8; 32],
-    signing: SigningKey,
-    signature: ed25519_dalek::Signature,
-}
-
-impl Floor {
-    fn new() -> Self {
-        let signing = SigningKey::from_bytes(&[3u8; 32]);
-        let signature = signing.sign(&[1u8; 58]);
-        Self {
-            dh_secret: StaticSecret::from([7u8; 32]),
-            dh_public: PublicKey::from(&StaticSecret::from([9u8; 32])),
-            chain_key: [5; 32],
-            signing,
-            signature,
-        }
-    }
-
-    /// The anchor: one X25519.
-    fn dh(&self) {
-        black_box(self.dh_secret.diffie_hellman(black_box(&self.dh_public)));
-    }
-
-    fn keygen(&self) {
-        black_box(PublicKey::from(&StaticSecret::from(black_box([8u8; 32]))));
-    }
-
-    /// KDF_CK (two HMACs), the HKDF of the message keys, the AEAD over 100 B.
-    fn message_side(&self, encrypt: bool, ciphertext: &[u8]) -> Vec<u8> {
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.chain_key).unwrap();
-        let mut message_key = mac.clone();
-        message_key.update(&[1]);
-        let message_key = message_key.finalize().into_bytes();
-        let mut next = mac;
-        next.update(&[2]);
-        black_box(next.finalize().into_bytes());
-        let mut okm = [0u8; 44];
-        Hkdf::<Sha256>::new(Some(&[0u8; 32]), &message_key).expand(b"info", &mut okm).unwrap();
-        let cipher = ChaCha20Poly1305::new_from_slice(&okm[..32]).unwrap();
-        let nonce: [u8; 12] = okm[32..].try_into().unwrap();
-        let aad = [0u8; 110];
-        if encrypt {
-            cipher.encrypt(&nonce.into(), Payload { msg: &MESSAGE, aad: &aad }).unwrap()
-        } else {
-            cipher.decrypt(&nonce.into(), Payload { msg: ciphertext, aad: &aad }).unwrap()
-        }
-    }
-
-    fn steady(&self) {
-        let ciphertext = self.message_side(true, &[]);
-        black_box(self.message_side(false, &ciphertext));
-    }
-
-    /// Per turn: two X25519 and one key generation, plus the symmetric work.
-    fn turn_both_ways(&self) {
-        for _ in 0..2 {
-            self.dh();
-            self.dh();
-            self.keygen();
-            self.steady();
-        }
-    }
-
-    /// The bundle's signature, eleven X25519, three key generations, one message.
-    fn setup(&self) {
-        self.signing.verifying_key().verify(&[1u8; 58], &self.signature).unwrap();
-        for _ in 0..11 {
-            self.dh();
-        }
-        for _ in 0..3 {
-            self.keygen();
-        }
-        self.steady();
-    }
-}
 
 // ------------------------------------------------------------------ SFrame
 
@@ -508,7 +426,7 @@ fn interleaved_tables() {
         300,
         &mut [
             Box::new(|| floor.dh()),
-            Box::new(|| floor.steady()),
+            Box::new(|| floor.message()),
             Box::new(|| sotto.steady()),
             Box::new(|| olm.steady()),
         ],
@@ -604,7 +522,7 @@ fn dependency_rows(floor: &Floor) {
         &mut [
             Box::new(|| rustcrypto_chacha_100(&mut rust_buffer)),
             Box::new(|| ring_chacha_100(&mut ring_buffer)),
-            Box::new(|| floor.steady()),
+            Box::new(|| floor.message()),
         ],
     );
     let [rust, ring, steady] = &times[..] else { unreachable!() };
@@ -641,7 +559,7 @@ fn criterion_benches(c: &mut Criterion) {
     group.bench_function("sotto: steady chain 100 B", |b| b.iter(|| sotto.steady()));
     let mut olm = OlmPair::new();
     group.bench_function("vodozemac: steady chain 100 B", |b| b.iter(|| olm.steady()));
-    group.bench_function("floor: steady chain 100 B", |b| b.iter(|| floor.steady()));
+    group.bench_function("floor: steady chain 100 B", |b| b.iter(|| floor.message()));
     group.bench_function("sotto: DH ratchet, both ways", |b| b.iter(|| sotto.turn_both_ways()));
     group.bench_function("vodozemac: DH ratchet, both ways", |b| b.iter(|| olm.turn_both_ways()));
     group.sample_size(20);
