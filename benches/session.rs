@@ -21,103 +21,17 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion};
-use sotto::keys::{IdentityKeyPair, PreKeyBundle};
-use sotto::rng::{OsRng, os_rng};
-use sotto::session::{Address, SessionManager, SessionRecord};
-use sotto::store::{InMemoryStore, SessionStore};
+use sotto::session::SessionManager;
+use sotto::store::InMemoryStore;
 
 #[path = "common/floor.rs"]
 mod floor;
 
+#[path = "common/sotto.rs"]
+mod sotto_dm;
+
 use floor::{Floor, MESSAGE};
-
-fn alice() -> Address {
-    Address::new("alice", 1).unwrap()
-}
-
-fn bob() -> Address {
-    Address::new("bob", 1).unwrap()
-}
-
-fn manager(address: Address) -> SessionManager<InMemoryStore> {
-    let identity = IdentityKeyPair::generate(&mut os_rng());
-    SessionManager::new(address, InMemoryStore::new(identity))
-}
-
-/// Bob's manager and an encoded bundle of his, ready for Alice.
-fn bob_with_bundle() -> (SessionManager<InMemoryStore>, Vec<u8>) {
-    let bob = manager(bob());
-    let signed = bob.generate_signed_prekey(1.into()).unwrap();
-    let one_time = bob.generate_one_time_prekeys(1, 1).unwrap();
-    let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, one_time.first().copied());
-    (bob, bundle.to_bytes())
-}
-
-/// Session setup: bundle → first message → decrypted and committed.
-fn setup(
-    (alice_manager, bob_manager, bundle): (
-        SessionManager<InMemoryStore>,
-        SessionManager<InMemoryStore>,
-        Vec<u8>,
-    ),
-) {
-    alice_manager.process_bundle(&bob(), &bundle).unwrap();
-    let first = alice_manager.encrypt(&bob(), &MESSAGE).unwrap();
-    let plaintext = bob_manager.decrypt(&alice(), &first).unwrap().commit().unwrap();
-    assert_eq!(plaintext.len(), MESSAGE.len());
-}
-
-fn setup_input() -> (SessionManager<InMemoryStore>, SessionManager<InMemoryStore>, Vec<u8>) {
-    let (bob_manager, bundle) = bob_with_bundle();
-    (manager(alice()), bob_manager, bundle)
-}
-
-/// Alice's and Bob's managers after a first exchange both ways.
-fn established_managers() -> (SessionManager<InMemoryStore>, SessionManager<InMemoryStore>) {
-    let (alice_manager, bob_manager, bundle) = setup_input();
-    alice_manager.process_bundle(&bob(), &bundle).unwrap();
-    let first = alice_manager.encrypt(&bob(), b"hi").unwrap();
-    bob_manager.decrypt(&alice(), &first).unwrap().commit().unwrap();
-    let reply = bob_manager.encrypt(&alice(), b"hi").unwrap();
-    alice_manager.decrypt(&bob(), &reply).unwrap().commit().unwrap();
-    (alice_manager, bob_manager)
-}
-
-/// Alice's and Bob's session records after a first exchange both ways.
-fn established() -> (SessionRecord, SessionRecord) {
-    let (alice_manager, bob_manager) = established_managers();
-    (
-        alice_manager.store().load_session(&bob()).unwrap().unwrap(),
-        bob_manager.store().load_session(&alice()).unwrap().unwrap(),
-    )
-}
-
-struct Steady {
-    alice: SessionRecord,
-    bob: SessionRecord,
-    rng: OsRng,
-}
-
-impl Steady {
-    fn new() -> Self {
-        let (alice, bob) = established();
-        Self { alice, bob, rng: os_rng() }
-    }
-
-    /// One 100-byte message, Alice to Bob, in the same chain as the last.
-    fn message(&mut self) {
-        let envelope = self.alice.encrypt(&MESSAGE).unwrap();
-        black_box(self.bob.decrypt(&envelope, &mut self.rng).unwrap());
-    }
-
-    /// A message each way; each one's decryption turns the DH ratchet.
-    fn turn_both_ways(&mut self) {
-        let envelope = self.alice.encrypt(&MESSAGE).unwrap();
-        black_box(self.bob.decrypt(&envelope, &mut self.rng).unwrap());
-        let envelope = self.bob.encrypt(&MESSAGE).unwrap();
-        black_box(self.alice.decrypt(&envelope, &mut self.rng).unwrap());
-    }
-}
+use sotto_dm::{Steady, alice, bob, established_managers, setup, setup_input};
 
 /// The same message through the managers and an in-memory store (record
 /// decode and encode included).

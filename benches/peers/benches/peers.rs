@@ -32,86 +32,18 @@ use aes_gcm::Aes128Gcm;
 use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use criterion::{BatchSize, Criterion};
-use sotto::keys::{IdentityKeyPair, PreKeyBundle};
 use sotto::media::{BaseKey, CipherSuite, KeyId, SframeKeyMaterial, SframeReceiver, SframeSender};
-use sotto::rng::{OsRng, os_rng};
-use sotto::session::{Address, SessionManager, SessionRecord};
-use sotto::store::{InMemoryStore, SessionStore};
 use vodozemac::olm::{Account, OlmMessage, Session, SessionConfig};
 
 #[path = "../../common/floor.rs"]
 mod floor;
 
+#[path = "../../common/sotto.rs"]
+mod sotto_dm;
+
 use floor::{Floor, MESSAGE};
+use sotto_dm::{Steady as SottoPair, setup as sotto_setup, setup_input as sotto_setup_input};
 const ROUNDS: usize = 21;
-
-// ---------------------------------------------------------------- Sotto DM
-
-fn alice_address() -> Address {
-    Address::new("alice", 1).unwrap()
-}
-
-fn bob_address() -> Address {
-    Address::new("bob", 1).unwrap()
-}
-
-fn manager(address: Address) -> SessionManager<InMemoryStore> {
-    SessionManager::new(address, InMemoryStore::new(IdentityKeyPair::generate(&mut os_rng())))
-}
-
-type SetupInput = (SessionManager<InMemoryStore>, SessionManager<InMemoryStore>, Vec<u8>);
-
-/// Two fresh parties and Bob's bundle (made outside the timing).
-fn sotto_setup_input() -> SetupInput {
-    let bob = manager(bob_address());
-    let signed = bob.generate_signed_prekey(1.into()).unwrap();
-    let one_time = bob.generate_one_time_prekeys(1, 1).unwrap();
-    let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, one_time.first().copied());
-    (manager(alice_address()), bob, bundle.to_bytes())
-}
-
-/// Session setup: bundle → first message → decrypted and committed.
-fn sotto_setup((alice, bob, bundle): SetupInput) {
-    alice.process_bundle(&bob_address(), &bundle).unwrap();
-    let first = alice.encrypt(&bob_address(), &MESSAGE).unwrap();
-    let plaintext = bob.decrypt(&alice_address(), &first).unwrap().commit().unwrap();
-    assert_eq!(plaintext.len(), MESSAGE.len());
-}
-
-/// Alice's and Bob's records after a message each way.
-struct SottoPair {
-    alice: SessionRecord,
-    bob: SessionRecord,
-    rng: OsRng,
-}
-
-impl SottoPair {
-    fn new() -> Self {
-        let (alice, bob, bundle) = sotto_setup_input();
-        alice.process_bundle(&bob_address(), &bundle).unwrap();
-        let first = alice.encrypt(&bob_address(), b"hi").unwrap();
-        bob.decrypt(&alice_address(), &first).unwrap().commit().unwrap();
-        let reply = bob.encrypt(&alice_address(), b"hi").unwrap();
-        alice.decrypt(&bob_address(), &reply).unwrap().commit().unwrap();
-        Self {
-            alice: alice.store().load_session(&bob_address()).unwrap().unwrap(),
-            bob: bob.store().load_session(&alice_address()).unwrap().unwrap(),
-            rng: os_rng(),
-        }
-    }
-
-    fn steady(&mut self) {
-        let envelope = self.alice.encrypt(&MESSAGE).unwrap();
-        black_box(self.bob.decrypt(&envelope, &mut self.rng).unwrap());
-    }
-
-    fn turn_both_ways(&mut self) {
-        let envelope = self.alice.encrypt(&MESSAGE).unwrap();
-        black_box(self.bob.decrypt(&envelope, &mut self.rng).unwrap());
-        let envelope = self.bob.encrypt(&MESSAGE).unwrap();
-        black_box(self.alice.decrypt(&envelope, &mut self.rng).unwrap());
-    }
-}
 
 // ------------------------------------------------------------ vodozemac Olm
 
@@ -427,7 +359,7 @@ fn interleaved_tables() {
         &mut [
             Box::new(|| floor.dh()),
             Box::new(|| floor.message()),
-            Box::new(|| sotto.steady()),
+            Box::new(|| sotto.message()),
             Box::new(|| olm.steady()),
         ],
     );
@@ -556,7 +488,7 @@ fn criterion_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("peers/dm");
     group.measurement_time(Duration::from_secs(1)).warm_up_time(Duration::from_millis(300));
     let mut sotto = SottoPair::new();
-    group.bench_function("sotto: steady chain 100 B", |b| b.iter(|| sotto.steady()));
+    group.bench_function("sotto: steady chain 100 B", |b| b.iter(|| sotto.message()));
     let mut olm = OlmPair::new();
     group.bench_function("vodozemac: steady chain 100 B", |b| b.iter(|| olm.steady()));
     group.bench_function("floor: steady chain 100 B", |b| b.iter(|| floor.message()));
