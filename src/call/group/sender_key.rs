@@ -2,7 +2,7 @@
 //! current sender key, sent over a DM session.
 
 use prost::Message;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::keys::SendingKey;
 
@@ -10,6 +10,7 @@ use super::{CallError, CallId, Epoch, GroupKeyId, MAX_SENDER_KEY_MESSAGE_LEN, Pa
 use crate::media::{BaseKey, CipherSuite};
 use crate::proto::wire;
 use crate::protocol::WIRE_VERSION;
+use crate::record;
 
 /// A sender key message, parsed and checked against the call it is for.
 pub(super) struct SenderKey {
@@ -68,7 +69,8 @@ impl SenderKey {
         suite: CipherSuite,
         key: &SendingKey,
     ) -> Zeroizing<Vec<u8>> {
-        let mut message = wire::CallSenderKey {
+        // The message zeroizes itself on drop; the encoding is wiped too.
+        record::encode(&wire::CallSenderKey {
             call_id: call_id.as_bytes().to_vec(),
             epoch: key.id.epoch.0,
             participant: u32::from(key.id.participant.0),
@@ -76,9 +78,6 @@ impl SenderKey {
             secret: key.base_key.expose_secret().to_vec(),
             cipher_suite: u32::from(suite.id()),
             version: WIRE_VERSION,
-        };
-        let bytes = Zeroizing::new(message.encode_to_vec());
-        message.secret.zeroize();
-        bytes
+        })
     }
 }
