@@ -42,6 +42,13 @@ fn connect(a: &Device, b: &Device) -> Result<()> {
     Ok(())
 }
 
+/// Sends `plaintext` over the DM session from `from` to `to`; returns what
+/// `to` decrypted and committed.
+fn dm(from: &Device, to: &Device, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let wire = from.encrypt(to.address(), plaintext)?;
+    Ok(to.decrypt(from.address(), &wire)?.commit()?)
+}
+
 /// Sends a sender key message over the DM session from `from` to `to`,
 /// who hands it to their call as coming from `from`'s participant id.
 fn deliver(from: &Member, message: &[u8], to: &mut Member) -> Result<()> {
@@ -93,19 +100,42 @@ fn main() -> Result<()> {
     }
     println!("DM sessions between Alice, Bob, Carol and Dave.");
 
-    // A 1:1 call: both sides derive the keys from their DM session.
+    // A 1:1 call: the offer and the answer each carry a fresh key and travel
+    // inside the DM session; the call's keys come from those two keys.
     let one_to_one = CallId::new(*b"alice-bob-1")?;
-    let on_alice = alice_dev.call_keys(bob_dev.address(), &one_to_one)?;
-    let on_bob = bob_dev.call_keys(alice_dev.address(), &one_to_one)?;
-    let (mut alice_tx, mut alice_rx) = (on_alice.sender(SUITE)?, on_alice.receiver(SUITE)?);
-    let (mut bob_tx, mut bob_rx) = (on_bob.sender(SUITE)?, on_bob.receiver(SUITE)?);
-    println!("\n1:1 call, nothing sent to set it up:");
-    let frame = alice_tx.encrypt(b"", b"hi Bob")?;
-    let heard = String::from_utf8(bob_rx.decrypt(b"", &frame)?)?;
-    println!("  Alice [KID {}] → Bob hears {heard:?}", on_alice.send().kid());
-    let frame = bob_tx.encrypt(b"", b"hi Alice")?;
-    let heard = String::from_utf8(alice_rx.decrypt(b"", &frame)?)?;
-    println!("  Bob [KID {}] → Alice hears {heard:?}", on_bob.send().kid());
+    let (calling, offer) = alice_dev.offer_call(bob_dev.address(), one_to_one.clone(), SUITE)?;
+    let offer = dm(&alice_dev, &bob_dev, &offer)?;
+    let offer = bob_dev.parse_call_offer(alice_dev.address(), &offer)?;
+    let (mut on_bob, answer) = bob_dev.accept_call(alice_dev.address(), offer)?;
+    let answer = dm(&bob_dev, &alice_dev, &answer)?;
+    let mut on_alice = calling.receive_answer(&answer)?;
+    println!("\n1:1 call, keys agreed through an offer and an answer over the DM session:");
+    let frame = on_alice.encrypt(b"", b"hi Bob")?;
+    let heard = String::from_utf8(on_bob.decrypt(b"", &frame)?)?;
+    println!("  Alice [KID {}] → Bob hears {heard:?}", on_alice.send_kid());
+    let frame = on_bob.encrypt(b"", b"hi Alice")?;
+    let heard = String::from_utf8(on_alice.decrypt(b"", &frame)?)?;
+    println!("  Bob [KID {}] → Alice hears {heard:?}", on_bob.send_kid());
+
+    // Alice's app restarts mid-call: she offers again, and the new keys
+    // share nothing with the old ones, so her counter starting again at 0
+    // reuses no nonce.
+    let old_frame = on_alice.encrypt(b"", b"before the restart")?;
+    drop(on_alice);
+    let (calling, offer) = alice_dev.offer_call(bob_dev.address(), one_to_one, SUITE)?;
+    let offer =
+        bob_dev.parse_call_offer(alice_dev.address(), &dm(&alice_dev, &bob_dev, &offer)?)?;
+    let (mut on_bob, answer) = bob_dev.accept_call(alice_dev.address(), offer)?;
+    let mut on_alice = calling.receive_answer(&dm(&bob_dev, &alice_dev, &answer)?)?;
+    let frame = on_alice.encrypt(b"", b"after the restart")?;
+    println!(
+        "  Alice restarts and offers again: Bob hears {:?},",
+        String::from_utf8(on_bob.decrypt(b"", &frame)?)?
+    );
+    println!(
+        "    and refuses a frame under the old keys: {}",
+        on_bob.decrypt(b"", &old_frame).err().map(|e| e.to_string()).unwrap_or_default()
+    );
 
     // A group call of two, then three.
     let group = CallId::new(*b"team-sync")?;

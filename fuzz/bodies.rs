@@ -231,7 +231,6 @@ pub fn session_record(data: &[u8]) {
         let bytes = record.to_bytes();
         let again = SessionRecord::from_bytes(&bytes).expect("a record's own encoding loads");
         assert_eq!(again.to_bytes(), bytes, "a record changed through a round trip");
-        let _ = record.call_keys(&CallId::new(*b"call").unwrap());
         let _ = record.encrypt(b"after loading");
         let message = conversation().undelivered.first().cloned().unwrap_or_default();
         let _ = record.decrypt(&message, &mut rng(0x55));

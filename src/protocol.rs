@@ -17,16 +17,34 @@ pub const SIGNED_PREKEY_LABEL: &[u8] = b"Sotto signed prekey v1";
 /// HKDF `info` of X3DH: `SK = HKDF-SHA256(salt = 0³², IKM = 0xFF³² ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4], info)`.
 pub const X3DH_INFO: &[u8] = b"Sotto X3DH v1";
 
-/// HKDF `info` of a session's exporter secret:
-/// `exporter = HKDF-SHA256(salt = 0³², IKM = SK, info)`, 32 bytes.
-pub const EXPORTER_INFO: &[u8] = b"Sotto session exporter v1";
+/// HKDF `info` prefix of a 1:1 call's two SFrame base keys:
+/// `HKDF-SHA256(salt = 0³², IKM = DH(E_caller, E_callee), info = CALL_KEYS_LABEL ‖
+/// len(call id) (u8) ‖ call id ‖ IK_caller ‖ IK_callee ‖ E_caller ‖ E_callee)`,
+/// 64 bytes: the caller's base key, then the callee's.
+pub const CALL_KEYS_LABEL: &[u8] = b"Sotto 1:1 call keys v2";
 
-/// HKDF `info` prefix of a 1:1 call's per-direction SFrame base key:
-/// `HKDF-SHA256(salt = call id, IKM = exporter, info = CALL_KEY_LABEL ‖ IK_sender ‖ IK_receiver)`, 32 bytes.
-pub const CALL_KEY_LABEL: &[u8] = b"Sotto 1:1 call key v1";
+/// The KID of the caller's frames in a 1:1 call.
+pub const ONE_TO_ONE_KID_CALLER: u64 = 0;
+
+/// The KID of the callee's frames in a 1:1 call.
+pub const ONE_TO_ONE_KID_CALLEE: u64 = 1;
 
 /// The longest call id, in bytes.
 pub const MAX_CALL_ID_LEN: usize = 255;
+
+/// The largest 1:1 call offer or answer a receiver parses, in bytes (a valid
+/// one is at most 400).
+pub const MAX_CALL_SIGNAL_LEN: usize = 512;
+
+/// How many accepted call offers a [`SessionManager`](crate::session::SessionManager)
+/// remembers, to refuse a replayed one.
+pub const MAX_ACCEPTED_CALL_OFFERS: usize = 256;
+
+/// How many times a [`SessionManager`](crate::session::SessionManager)
+/// writing a session (an encryption, a new session, a trust decision) loads
+/// it again and retries after another writer (another process on the same
+/// store) changed it first.
+pub const MAX_COMMIT_ATTEMPTS: u32 = 32;
 
 /// HKDF `info` of the Double Ratchet's `KDF_RK`:
 /// `RK' ‖ CK = HKDF-SHA256(salt = RK, IKM = DH output, info)`, 64 bytes.
@@ -62,6 +80,11 @@ pub const MAX_RETIRED_RATCHET_KEYS: usize = 64;
 
 /// The most earlier sessions a session record keeps beside the current one.
 pub const MAX_PREVIOUS_SESSIONS: usize = 4;
+
+/// The most base keys of dropped sessions the peer started that a session
+/// record remembers, so that a replay of such a session's first message is
+/// refused as a duplicate.
+pub const MAX_RETIRED_BASE_KEYS: usize = 64;
 
 /// The largest plaintext Sotto encrypts in one message, in bytes.
 pub const MAX_PLAINTEXT_LEN: usize = 128 * 1024;

@@ -15,15 +15,14 @@
 //! unverified bundle cannot reach this module: [`initiate`] takes only a
 //! [`VerifiedBundle`].
 
-use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::kdf::hkdf_sha256;
 use crate::keys::{
-    DhKeyPair, DhPublicKey, IdentityKey, IdentityKeyPair, KeyError, OneTimePreKey, OneTimePreKeyId,
+    DhPublicKey, DhSeed, IdentityKey, IdentityKeyPair, KeyError, OneTimePreKey, OneTimePreKeyId,
     SignedPreKey, SignedPreKeyId, VerifiedBundle, diffie_hellman,
 };
-use crate::protocol::{EXPORTER_INFO, X3DH_INFO};
+use crate::protocol::X3DH_INFO;
 
 /// Why X3DH failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -57,15 +56,6 @@ impl AssociatedData {
 
 /// The 32-byte secret X3DH agrees on, wiped when dropped.
 pub(crate) struct SharedKey(pub(crate) Zeroizing<[u8; 32]>);
-
-impl SharedKey {
-    /// The session's exporter secret: `HKDF(salt = 0x00 × 32, IKM = SK,
-    /// info = EXPORTER_INFO, L = 32)`, from which both sides derive keys
-    /// for other purposes (1:1 call keys) without touching the ratchet.
-    pub(crate) fn exporter_secret(&self) -> Zeroizing<[u8; 32]> {
-        hkdf_sha256::<32>(&[0u8; 32], self.0.as_ref(), EXPORTER_INFO)
-    }
-}
 
 /// What the initiator learns and must tell the responder.
 pub(crate) struct Initiated {
@@ -104,12 +94,12 @@ fn derive(ikm: &[u8]) -> SharedKey {
 }
 
 /// Alice's side: agrees on a key with the owner of `bundle`.
-pub(crate) fn initiate<R: CryptoRng + ?Sized>(
+pub(crate) fn initiate(
     ours: &IdentityKeyPair,
     bundle: &VerifiedBundle,
-    rng: &mut R,
+    ephemeral: &DhSeed,
 ) -> Result<Initiated, X3dhError> {
-    let ephemeral = DhKeyPair::generate(rng);
+    let ephemeral = ephemeral.key_pair();
     let signed = bundle.signed_prekey();
     let their_identity = identity_x25519(bundle.identity_key())?;
 
@@ -181,7 +171,7 @@ mod tests {
             )
             .verify()
             .unwrap();
-            let sent = initiate(&alice, &bundle, &mut rng).unwrap();
+            let sent = initiate(&alice, &bundle, &DhSeed::generate(&mut rng)).unwrap();
             let (key, ad) = respond(
                 &bob.identity,
                 &bob.signed,
@@ -209,7 +199,7 @@ mod tests {
         )
         .verify()
         .unwrap();
-        let sent = initiate(&alice, &bundle, &mut rng).unwrap();
+        let sent = initiate(&alice, &bundle, &DhSeed::generate(&mut rng)).unwrap();
         let (key, _) =
             respond(&bob.identity, &bob.signed, None, &alice.public(), &sent.base_key).unwrap();
         assert_ne!(*key.0, *sent.shared_key.0);

@@ -1,7 +1,7 @@
 //! Call keys end to end: group calls (joins, leaves, epochs, frames across
 //! both), bad input to group calls (typed errors, no panic, no state
-//! change), sender keys carried by real DM sessions between three devices,
-//! and 1:1 call keys derived on both sides through `SessionManager`.
+//! change), and sender keys carried by real DM sessions between three
+//! devices. 1:1 calls are in `tests/one_to_one_call.rs`.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,12 +13,11 @@
 
 use sotto::call::{
     CallError, CallId, EPOCH_BITS, Epoch, GroupCall, GroupKeyId, MAX_EPOCH,
-    MAX_SENDER_KEY_MESSAGE_LEN, MAX_STEP, ONE_TO_ONE_KID_HIGH, ONE_TO_ONE_KID_LOW,
-    PARTICIPANT_BITS, ParticipantId, STEP_BITS,
+    MAX_SENDER_KEY_MESSAGE_LEN, MAX_STEP, PARTICIPANT_BITS, ParticipantId, STEP_BITS,
 };
 use sotto::keys::{IdentityKeyPair, PreKeyBundle};
 use sotto::media::{BaseKey, CipherSuite, KeyId, SframeError, SframeSender};
-use sotto::protocol::{CALL_KEY_LABEL, EXPORTER_INFO, MAX_CALL_ID_LEN, WIRE_VERSION};
+use sotto::protocol::{MAX_CALL_ID_LEN, WIRE_VERSION};
 use sotto::session::{Address, SessionManager};
 use sotto::store::InMemoryStore;
 
@@ -782,58 +781,6 @@ fn sender_keys_travel_over_dm_sessions_between_three_devices() {
     heard(&mut carol, &mut [&mut alice], b"epoch 1 too");
 }
 
-#[test]
-fn one_to_one_call_keys_through_both_session_managers() {
-    let (alice, bob) = (device("alice"), device("bob"));
-    connect(&alice, &bob);
-    let call = CallId::new(*b"1:1 call").unwrap();
-    let on_alice = alice.call_keys(bob.address(), &call).unwrap();
-    let on_bob = bob.call_keys(alice.address(), &call).unwrap();
-
-    assert_eq!(on_alice.send().kid(), on_bob.receive().kid());
-    assert_eq!(on_alice.receive().kid(), on_bob.send().kid());
-    let alice_is_lower =
-        alice.identity_key().unwrap().as_bytes() < bob.identity_key().unwrap().as_bytes();
-    let (alice_kid, bob_kid) = if alice_is_lower {
-        (ONE_TO_ONE_KID_LOW, ONE_TO_ONE_KID_HIGH)
-    } else {
-        (ONE_TO_ONE_KID_HIGH, ONE_TO_ONE_KID_LOW)
-    };
-    assert_eq!(on_alice.send().kid(), KeyId::new(alice_kid));
-    assert_eq!(on_bob.send().kid(), KeyId::new(bob_kid));
-
-    for suite in CipherSuite::ALL {
-        // One sender per derivation: derive afresh for each suite (the
-        // suite is bound into SFrame's key derivation, so no nonce repeats).
-        let on_alice = alice.call_keys(bob.address(), &call).unwrap();
-        let on_bob = bob.call_keys(alice.address(), &call).unwrap();
-        let (mut a_tx, mut a_rx) =
-            (on_alice.sender(suite).unwrap(), on_alice.receiver(suite).unwrap());
-        let (mut b_tx, mut b_rx) = (on_bob.sender(suite).unwrap(), on_bob.receiver(suite).unwrap());
-        for i in 0..5u8 {
-            let frame = a_tx.encrypt(META, &[i; 40]).unwrap();
-            assert_eq!(b_rx.decrypt(META, &frame).unwrap(), [i; 40]);
-            let frame = b_tx.encrypt(META, &[i; 20]).unwrap();
-            assert_eq!(a_rx.decrypt(META, &frame).unwrap(), [i; 20]);
-            // Nobody hears their own frames (the other direction's key).
-            assert!(a_rx.decrypt(META, &a_tx.encrypt(META, b"echo").unwrap()).is_err());
-        }
-    }
-
-    // Another call id gives other keys; so does another session.
-    let other = alice.call_keys(bob.address(), &CallId::new(*b"other call").unwrap()).unwrap();
-    let frame = other.sender(SUITE).unwrap().encrypt(META, b"x").unwrap();
-    assert!(on_bob.receiver(SUITE).unwrap().decrypt(META, &frame).is_err());
-    let carol = device("carol");
-    connect(&alice, &carol);
-    let with_carol = alice.call_keys(carol.address(), &call).unwrap();
-    let frame = with_carol.sender(SUITE).unwrap().encrypt(META, b"x").unwrap();
-    let mut bob_rx = on_bob.receiver(SUITE).unwrap();
-    assert!(bob_rx.decrypt(META, &frame).is_err());
-    // No session, no keys.
-    assert!(bob.call_keys(carol.address(), &call).is_err());
-}
-
 // ---- the documented format -------------------------------------------------
 
 #[test]
@@ -881,16 +828,6 @@ fn the_calls_section_states_every_constant() {
         let row = format!("| `{name}` | {value} |");
         assert!(doc.contains(&row), "the calls section lacks the row `{row}`");
     }
-    for (name, value) in [("EXPORTER_INFO", EXPORTER_INFO), ("CALL_KEY_LABEL", CALL_KEY_LABEL)] {
-        let line =
-            format!("{name} = \"{}\"   ({} bytes)", String::from_utf8_lossy(value), value.len());
-        assert!(doc.contains(&line), "the calls section lacks `{line}`");
-    }
-    for line in [
-        format!("ONE_TO_ONE_KID_LOW  = {ONE_TO_ONE_KID_LOW}"),
-        format!("ONE_TO_ONE_KID_HIGH = {ONE_TO_ONE_KID_HIGH}"),
-        format!("`WIRE_VERSION` = {WIRE_VERSION}"),
-    ] {
-        assert!(doc.contains(&line), "the calls section lacks `{line}`");
-    }
+    let line = format!("`WIRE_VERSION` = {WIRE_VERSION}");
+    assert!(doc.contains(&line), "the calls section lacks `{line}`");
 }

@@ -21,7 +21,8 @@ use sotto::keys::OneTimePreKeyId;
 use sotto::ratchet::RatchetError;
 use sotto::session::{SessionError, SessionManager, SessionRecord};
 use sotto::store::{
-    IdentityStore, InMemoryStore, OneTimePreKeyStore, PeerIdentity, SessionStore, SignedPreKeyStore,
+    IdentityStore, InMemoryStore, OneTimePreKeyStore, PeerIdentity, PeerIdentityWrite,
+    ProtocolStore, SessionStore, SignedPreKeyStore, StoreCommit, StoreError,
 };
 
 /// Alice starts from Bob's bundle; the one-time prekey (if any) goes only
@@ -220,14 +221,18 @@ fn a_new_identity_in_a_bundle_is_refused_until_trusted() {
     // The old session is untouched and still works.
     send(&alice, &bob, b"still the old Bob");
 
+    // Whoever still holds the old identity and session keeps writing.
+    let from_old_bob = bob.encrypt(alice.address(), b"it is still me").unwrap();
+
     alice.trust_identity(bob.address(), new_key, false).unwrap();
-    // The old session belongs to the old key: encrypting in it is refused.
+    // The old session belonged to the old key: it is gone, so nothing is
+    // encrypted to the old key, and the old key's messages are refused.
     let error = alice.encrypt(bob.address(), b"to whom?").unwrap_err();
-    assert!(
-        matches!(&error, SessionError::UntrustedIdentity { identity_key, .. }
-            if *identity_key == bob.identity_key().unwrap()),
-        "{error:?}"
-    );
+    assert!(matches!(error, SessionError::NoSession), "{error:?}");
+    let before = snapshot(&alice, bob.address());
+    let error = alice.decrypt(bob.address(), &from_old_bob).unwrap_err();
+    assert!(matches!(error, SessionError::NoSession), "{error:?}");
+    assert_eq!(snapshot(&alice, bob.address()), before);
     alice.process_bundle(bob.address(), &new_bundle).unwrap();
     assert_eq!(
         alice.store().peer_identity(bob.address()).unwrap(),
@@ -407,12 +412,10 @@ fn a_session_record_survives_its_stored_form_mid_conversation() {
     assert!(reloaded.has_current_session());
 
     let store = InMemoryStore::new(bob_identity);
-    store.store_session(alice.address(), &reloaded).unwrap();
+    let peer = bob.store().peer_identity(alice.address()).unwrap().unwrap();
     store
-        .save_peer_identity(
-            alice.address(),
-            &bob.store().peer_identity(alice.address()).unwrap().unwrap(),
-        )
+        .commit(&[StoreCommit::new(alice.address().clone(), None, reloaded)
+            .with_peer_identity(PeerIdentityWrite::FirstUse(peer))])
         .unwrap();
     // The signed prekey is not needed for an established session.
     assert!(store.signed_prekey(1.into()).unwrap().is_none());
@@ -466,7 +469,12 @@ fn sessions_stored_by_an_earlier_build_still_load_and_continue() {
             loaded.as_ref().err().map(RecordError::to_string)
         );
         let store = InMemoryStore::new(identity.clone());
-        store.store_session(&address(peer), &loaded.unwrap()).unwrap();
+        let loaded = loaded.unwrap();
+        let trusted = PeerIdentity { key: loaded.remote_identity().unwrap(), verified: false };
+        store
+            .commit(&[StoreCommit::new(address(peer), None, loaded)
+                .with_peer_identity(PeerIdentityWrite::FirstUse(trusted))])
+            .unwrap();
         SessionManager::with_rng(address(name), store, common::rng(seed))
     };
     let alice = restore("alice", &alice_identity, "bob", earlier_records::ALICE_RECORD, 1);
@@ -525,18 +533,30 @@ fn the_store_free_record_core_agrees_with_the_manager() {
     // Alice encrypts by hand in her stored record and stores it back.
     let mut record = alice.store().load_session(bob.address()).unwrap().unwrap();
     assert_eq!(record.remote_identity(), Some(bob.identity_key().unwrap()));
+    let generation = record.generation();
     let message = record.encrypt(b"by hand").unwrap();
-    alice.store().store_session(bob.address(), &record).unwrap();
+    assert_eq!(record.generation(), generation + 1);
+    alice
+        .store()
+        .commit(&[StoreCommit::new(bob.address().clone(), Some(generation), record)])
+        .unwrap();
     let next = alice.encrypt(bob.address(), b"by the manager").unwrap();
     assert_eq!(header(&next).counter, header(&message).counter + 1);
 
     // Bob decrypts by hand; the manager then sees the message as read.
     let mut record = bob.store().load_session(alice.address()).unwrap().unwrap();
     let before = record.to_bytes();
+    let generation = record.generation();
     let plaintext = record.decrypt(&message, &mut common::rng(64)).unwrap();
     assert_eq!(plaintext, b"by hand");
     assert_ne!(*record.to_bytes(), *before);
-    bob.store().store_session(alice.address(), &record).unwrap();
+    // Storing it over a generation that is no longer the stored one is refused.
+    let stale =
+        StoreCommit::new(alice.address().clone(), Some(generation + 7), SessionRecord::default());
+    assert!(matches!(bob.store().commit(&[stale]), Err(StoreError::Conflict { .. })));
+    bob.store()
+        .commit(&[StoreCommit::new(alice.address().clone(), Some(generation), record)])
+        .unwrap();
     let error = bob.decrypt(alice.address(), &message).unwrap_err();
     assert!(matches!(error, SessionError::Ratchet(RatchetError::DuplicateMessage { .. })));
     deliver(&bob, alice.address(), &next, b"by the manager");
@@ -546,6 +566,7 @@ fn the_store_free_record_core_agrees_with_the_manager() {
     let carol = manager("carol", 65);
     carol.process_bundle(bob.address(), &bundle(&bob, 2, None)).unwrap();
     let from_carol = carol.encrypt(bob.address(), b"hi").unwrap();
+    let mut record = bob.store().load_session(alice.address()).unwrap().unwrap();
     let before = record.to_bytes();
     let error = record.decrypt(&from_carol, &mut common::rng(66)).unwrap_err();
     assert!(matches!(error, SessionError::NoSession), "{error:?}");

@@ -32,8 +32,9 @@ use sotto::ratchet::RatchetError;
 use sotto::record::RecordError;
 use sotto::session::{Address, SessionError, SessionManager, SessionRecord};
 use sotto::store::{
-    IdentityStore, InMemoryStore, OneTimePreKeyStore, PeerIdentity, ProtocolStore, RecordKind,
-    SessionStore, SignedPreKeyStore, SqliteStore, SqliteStoreError, StorageKey, StoreError,
+    IdentityStore, InMemoryStore, OneTimePreKeyStore, PeerIdentity, PeerIdentityWrite,
+    ProtocolStore, RecordKind, SessionStore, SignedPreKeyStore, SqliteStore, SqliteStoreError,
+    StorageKey, StoreCommit, StoreError,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -183,10 +184,9 @@ fn every_record_round_trips_through_a_restart() {
 
     let alice = address("alice");
     let alice2 = Address::new("alice", 2).unwrap();
-    let peer = PeerIdentity { key: identity(2).public(), verified: false };
+    let (record, _) = conversation_records();
+    let peer = PeerIdentity { key: record.remote_identity().unwrap(), verified: false };
     let peer2 = PeerIdentity { key: identity(3).public(), verified: true };
-    store.save_peer_identity(&alice, &peer).unwrap();
-    store.save_peer_identity(&alice2, &peer2).unwrap();
 
     let mut key_rng = rng(4);
     let signed: Vec<_> =
@@ -200,9 +200,17 @@ fn every_record_round_trips_through_a_restart() {
         store.save_one_time_prekey(prekey).unwrap();
     }
 
-    // A real session record, with a skipped key in it.
-    let (record, _) = conversation_records();
-    store.store_session(&alice, &record).unwrap();
+    // A real session record, with a skipped key in it, and an empty one.
+    let record_bytes = record.to_bytes().to_vec();
+    let generation = record.generation();
+    store
+        .commit(&[
+            StoreCommit::new(alice.clone(), None, record)
+                .with_peer_identity(PeerIdentityWrite::FirstUse(peer)),
+            StoreCommit::new(alice2.clone(), None, SessionRecord::default())
+                .with_peer_identity(PeerIdentityWrite::Replace(peer2)),
+        ])
+        .unwrap();
     drop(store);
 
     let store = SqliteStore::open(db.path(), &key(1)).unwrap();
@@ -219,26 +227,35 @@ fn every_record_round_trips_through_a_restart() {
     }
     assert_eq!(store.one_time_prekey_count().unwrap(), 5);
     let loaded = store.load_session(&alice).unwrap().unwrap();
-    assert_eq!(*loaded.to_bytes(), *record.to_bytes());
-    assert!(store.load_session(&alice2).unwrap().is_none());
+    assert_eq!(*loaded.to_bytes(), record_bytes);
+    assert_eq!(loaded.generation(), generation);
+    assert!(!store.load_session(&alice2).unwrap().unwrap().has_current_session());
+    assert!(store.load_session(&address("nobody")).unwrap().is_none());
 
-    // Replace, remove (absent is not an error), and check after a restart.
-    let peer_changed = PeerIdentity { key: identity(5).public(), verified: true };
-    store.save_peer_identity(&alice, &peer_changed).unwrap();
+    // Replace (the user trusts a new key: the old sessions go), remove
+    // (absent is not an error), and check after a restart.
+    let manager = SessionManager::new(address("bob"), store);
+    let changed = identity(5).public();
+    manager.trust_identity(&alice, changed, true).unwrap();
+    let store = manager.store();
     store.remove_signed_prekey(2.into()).unwrap();
     store.remove_signed_prekey(99.into()).unwrap();
     store.remove_one_time_prekey(12.into()).unwrap();
     store.remove_one_time_prekey(99.into()).unwrap();
-    store.store_session(&alice2, &SessionRecord::default()).unwrap();
-    drop(store);
+    drop(manager);
 
     let store = SqliteStore::open(db.path(), &key(1)).unwrap();
-    assert_eq!(store.peer_identity(&alice).unwrap(), Some(peer_changed));
+    assert_eq!(
+        store.peer_identity(&alice).unwrap(),
+        Some(PeerIdentity { key: changed, verified: true })
+    );
+    let after = store.load_session(&alice).unwrap().unwrap();
+    assert_eq!(after.generation(), generation + 1);
+    assert!(!after.has_any_session(), "the sessions with the old key were dropped");
     assert!(store.signed_prekey(1.into()).unwrap().is_some());
     assert!(store.signed_prekey(2.into()).unwrap().is_none());
     assert!(store.one_time_prekey(12.into()).unwrap().is_none());
     assert_eq!(store.one_time_prekey_count().unwrap(), 4);
-    assert!(!store.load_session(&alice2).unwrap().unwrap().has_current_session());
 }
 
 /// Alice's and Bob's session records after a short conversation in which
@@ -520,12 +537,26 @@ fn a_damaged_row_is_a_typed_error_and_stays_as_it_was() {
     for (table, kind) in cases {
         let first_row = format!("rowid = (SELECT min(rowid) FROM {table})");
         let value = rows(db.path(), table)[0].1.clone();
-        for damage in ["flip", "truncate", "empty"] {
+        // Damage that keeps the nonce (the first 12 bytes) matches the
+        // digest and is found when the record is read; damage to the nonce
+        // does not match it, and the store does not open.
+        let mut without_nonce = value.clone();
+        without_nonce.truncate(8);
+        set_value(db.path(), table, &first_row, &without_nonce);
+        let before = file_bytes(db.path());
+        assert!(
+            matches!(
+                SqliteStore::open(db.path(), &key(0xB0)),
+                Err(SqliteStoreError::Tampered { .. })
+            ),
+            "{table}: a value without its nonce"
+        );
+        assert_eq!(file_bytes(db.path()), before);
+        for damage in ["flip", "truncate"] {
             let mut damaged = value.clone();
             match damage {
                 "flip" => damaged[value.len() / 2] ^= 0x20,
-                "truncate" => damaged.truncate(20),
-                _ => damaged.clear(),
+                _ => damaged.truncate(20),
             }
             set_value(db.path(), table, &first_row, &damaged);
 
@@ -560,23 +591,19 @@ fn a_damaged_row_is_a_typed_error_and_stays_as_it_was() {
     assert!(matches!(error, SessionError::Store(StoreError::Backend(_))), "{error:?}");
 }
 
-#[test]
-fn rows_cannot_be_swapped_or_moved() {
-    let db = TempDb::new("swap");
-    populated(db.path());
-    let sessions = rows(db.path(), "sessions");
+/// Swaps alice's and carol's session values, puts a session value into a
+/// peer identity row, and signed prekey 1's value into signed prekey 2's row.
+fn swap_rows(path: &Path) {
+    let sessions = rows(path, "sessions");
     assert_eq!(sessions.len(), 2);
-    // Swap alice's and carol's session values.
-    let connection = raw(db.path());
+    let connection = raw(path);
     for (index, (id, _)) in sessions.iter().enumerate() {
         let other = &sessions[1 - index].1;
         connection
             .execute("UPDATE sessions SET value = ?1 WHERE address_id = ?2", (other, id))
             .unwrap();
     }
-    // Put a session value into a peer identity row, and signed prekey 1's
-    // value into signed prekey 2's row.
-    let peers = rows(db.path(), "peer_identities");
+    let peers = rows(path, "peer_identities");
     connection
         .execute(
             "UPDATE peer_identities SET value = ?1 WHERE address_id = ?2",
@@ -587,9 +614,26 @@ fn rows_cannot_be_swapped_or_moved() {
         .query_row("SELECT value FROM signed_prekeys WHERE id = 1", [], |row| row.get(0))
         .unwrap();
     connection.execute("UPDATE signed_prekeys SET value = ?1 WHERE id = 2", [&signed_one]).unwrap();
-    drop(connection);
+}
 
+#[test]
+fn rows_cannot_be_swapped_or_moved() {
+    // Swapped in a closed store: the rows no longer match the digest.
+    let db = TempDb::new("swap");
+    populated(db.path());
+    swap_rows(db.path());
+    let before = file_bytes(db.path());
+    assert!(matches!(
+        SqliteStore::open(db.path(), &key(0xB0)),
+        Err(SqliteStoreError::Tampered { .. })
+    ));
+    assert_eq!(file_bytes(db.path()), before);
+
+    // Swapped under an open store: each value fails to open where it is.
+    let db = TempDb::new("swap-open");
+    populated(db.path());
     let store = SqliteStore::open(db.path(), &key(0xB0)).unwrap();
+    swap_rows(db.path());
     for account in ["alice", "carol"] {
         let error = store.load_session(&address(account)).unwrap_err();
         assert!(matches!(
@@ -616,12 +660,17 @@ fn a_row_from_another_database_is_refused_even_under_the_same_key() {
     populated(first.path());
     populated(second.path());
     let foreign = rows(first.path(), "one_time_prekeys");
-    set_value(second.path(), "one_time_prekeys", "id = 2", &foreign[1].1);
     let store = SqliteStore::open(second.path(), &key(0xB0)).unwrap();
+    set_value(second.path(), "one_time_prekeys", "id = 2", &foreign[1].1);
     let error = store.one_time_prekey(2.into()).unwrap_err();
     assert!(matches!(
         sqlite_error(&error),
         SqliteStoreError::CorruptRecord { kind: RecordKind::OneTimePreKey }
+    ));
+    drop(store);
+    assert!(matches!(
+        SqliteStore::open(second.path(), &key(0xB0)),
+        Err(SqliteStoreError::Tampered { .. })
     ));
 }
 
@@ -638,10 +687,11 @@ fn a_damaged_local_identity_or_meta_fails_the_open() {
         Err(SqliteStoreError::CorruptRecord { kind: RecordKind::LocalIdentity })
     ));
     set_value(db.path(), "local_identity", "id = 0", &value);
+    // A removed row no longer matches the digest.
     raw(db.path()).execute("DELETE FROM local_identity", []).unwrap();
     assert!(matches!(
         SqliteStore::open(db.path(), &key(0xB0)),
-        Err(SqliteStoreError::Corrupt { .. })
+        Err(SqliteStoreError::Tampered { .. })
     ));
 
     let db = TempDb::new("meta");
@@ -762,7 +812,7 @@ fn a_newer_schema_is_refused() {
     let before = file_bytes(db.path());
     assert!(matches!(
         SqliteStore::open(db.path(), &key(0xB0)),
-        Err(SqliteStoreError::UnsupportedSchemaVersion { max: 1, found: 99 })
+        Err(SqliteStoreError::UnsupportedSchemaVersion { max: 2, found: 99 })
     ));
     assert_eq!(file_bytes(db.path()), before);
 }
@@ -770,10 +820,30 @@ fn a_newer_schema_is_refused() {
 // ---------------------------------------------------------------- format
 
 /// An independent reader of docs/PROTOCOL.md §11: derives the keys, finds the
-/// rows and opens them with nothing but the primitives.
+/// rows, opens them and checks the digest with nothing but the primitives.
 struct Reader {
     seal: ChaCha20Poly1305,
     index: Hmac<Sha256>,
+    digest: Hmac<Sha256>,
+}
+
+/// `LP(x)`: the length as a big-endian `u32`, then `x`.
+fn lp(out: &mut Vec<u8>, field: &[u8]) {
+    out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+    out.extend_from_slice(field);
+}
+
+/// `StoreStateRecord` of `proto/storage.proto`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct StateMirror {
+    #[prost(uint32, tag = "1")]
+    version: u32,
+    #[prost(uint64, tag = "2")]
+    counter: u64,
+    #[prost(uint64, tag = "3")]
+    seals: u64,
+    #[prost(bytes = "vec", tag = "4")]
+    digest: Vec<u8>,
 }
 
 impl Reader {
@@ -789,18 +859,21 @@ impl Reader {
                 .unwrap();
             out
         };
-        let seal_key = derive(b"Sotto store v1 seal key");
-        let index_key = derive(b"Sotto store v1 index key");
-        Self {
-            seal: ChaCha20Poly1305::new_from_slice(&seal_key).unwrap(),
-            index: <Hmac<Sha256> as KeyInit>::new_from_slice(&index_key).unwrap(),
-        }
+        let mac = |key: &[u8]| <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
+        let seal = ChaCha20Poly1305::new_from_slice(&derive(b"Sotto store v1 seal key")).unwrap();
+        // The index key as kept in meta (for a store never rekeyed, also
+        // the derivation).
+        let sealed: Vec<u8> = raw(path)
+            .query_row("SELECT value FROM meta WHERE name = 'index_key'", [], |row| row.get(0))
+            .unwrap();
+        let index_key = Self::open_with(&seal, &Self::aad(b"index-key", b"", 0), &sealed);
+        assert_eq!(index_key, derive(b"Sotto store v1 index key"));
+        Self { seal, index: mac(&index_key), digest: mac(&derive(b"Sotto store v2 digest key")) }
     }
 
     fn address_key(address: &Address) -> Vec<u8> {
-        let account = address.account().as_bytes();
-        let mut out = (account.len() as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(account);
+        let mut out = Vec::new();
+        lp(&mut out, address.account().as_bytes());
         out.extend_from_slice(&u32::from(address.device()).to_be_bytes());
         out
     }
@@ -811,32 +884,87 @@ impl Reader {
         mac.finalize().into_bytes().to_vec()
     }
 
-    fn aad(kind: &[u8], row_key: &[u8]) -> Vec<u8> {
+    fn aad(kind: &[u8], row_id: &[u8], version: u64) -> Vec<u8> {
+        let mut aad = Vec::new();
+        for field in [&b"Sotto store v2"[..], kind, row_id] {
+            lp(&mut aad, field);
+        }
+        aad.extend_from_slice(&version.to_be_bytes());
+        aad
+    }
+
+    fn aad_v1(kind: &[u8], row_key: &[u8]) -> Vec<u8> {
         let mut aad = Vec::new();
         for field in [&b"Sotto store v1"[..], kind, row_key] {
-            aad.extend_from_slice(&(field.len() as u32).to_be_bytes());
-            aad.extend_from_slice(field);
+            lp(&mut aad, field);
         }
         aad
     }
 
-    fn open(&self, kind: &[u8], row_key: &[u8], value: &[u8]) -> Vec<u8> {
+    fn open_with(seal: &ChaCha20Poly1305, aad: &[u8], value: &[u8]) -> Vec<u8> {
         let (nonce, ciphertext) = value.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().unwrap();
-        self.seal
-            .decrypt(&nonce.into(), Payload { msg: ciphertext, aad: &Self::aad(kind, row_key) })
+        seal.decrypt(&nonce.into(), Payload { msg: ciphertext, aad }).unwrap()
+    }
+
+    fn open(&self, kind: &[u8], row_id: &[u8], version: u64, value: &[u8]) -> Vec<u8> {
+        Self::open_with(&self.seal, &Self::aad(kind, row_id, version), value)
+    }
+
+    fn seal(&self, kind: &[u8], row_id: &[u8], version: u64, record: &[u8]) -> Vec<u8> {
+        let nonce = [7u8; 12];
+        let aad = Self::aad(kind, row_id, version);
+        let mut value = nonce.to_vec();
+        value.extend(self.seal.encrypt(&nonce.into(), Payload { msg: record, aad: &aad }).unwrap());
+        value
+    }
+
+    fn term(&self, kind: &[u8], row_id: &[u8], version: u64, nonce: &[u8]) -> Vec<u8> {
+        let mut input = b"Sotto store v2 row".to_vec();
+        lp(&mut input, kind);
+        lp(&mut input, row_id);
+        input.extend_from_slice(&version.to_be_bytes());
+        input.extend_from_slice(nonce);
+        let mut mac = self.digest.clone();
+        mac.update(&input);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The state record, opened.
+    fn state(&self, path: &Path) -> StateMirror {
+        let value: Vec<u8> = raw(path)
+            .query_row("SELECT value FROM meta WHERE name = 'store_state'", [], |row| row.get(0))
+            .unwrap();
+        <StateMirror as prost::Message>::decode(&*self.open(b"store-state", b"", 0, &value))
             .unwrap()
     }
 
-    fn seal(&self, kind: &[u8], row_key: &[u8], record: &[u8]) -> Vec<u8> {
-        let nonce = [7u8; 12];
-        let mut value = nonce.to_vec();
-        value.extend(
-            self.seal
-                .encrypt(&nonce.into(), Payload { msg: record, aad: &Self::aad(kind, row_key) })
-                .unwrap(),
-        );
-        value
+    /// The XOR of the terms of every row of the five tables.
+    fn digest_of_rows(&self, path: &Path) -> Vec<u8> {
+        let connection = raw(path);
+        let mut digest = vec![0u8; 32];
+        for (table, kind, id, version) in [
+            ("local_identity", &b"local-identity"[..], "x''", "0"),
+            ("peer_identities", b"peer-identity", "address_id", "ifnull(version, 0)"),
+            ("signed_prekeys", b"signed-prekey", "id", "0"),
+            ("one_time_prekeys", b"one-time-prekey", "id", "0"),
+            ("sessions", b"session", "address_id", "ifnull(generation, 0)"),
+        ] {
+            let mut statement =
+                connection.prepare(&format!("SELECT {id}, {version}, value FROM {table}")).unwrap();
+            let mut rows = statement.query([]).unwrap();
+            while let Some(row) = rows.next().unwrap() {
+                let row_id = match row.get_ref(0).unwrap() {
+                    rusqlite::types::ValueRef::Integer(id) => (id as u32).to_be_bytes().to_vec(),
+                    other => other.as_blob().unwrap().to_vec(),
+                };
+                let version: i64 = row.get(1).unwrap();
+                let value: Vec<u8> = row.get(2).unwrap();
+                let term = self.term(kind, &row_id, version as u64, &value[..12]);
+                digest.iter_mut().zip(term).for_each(|(d, t)| *d ^= t);
+            }
+        }
+        digest
     }
 }
 
@@ -853,38 +981,60 @@ fn the_format_is_as_documented() {
         connection.pragma_query_value(None, "journal_mode", |row| row.get(0)).unwrap();
     assert_eq!(journal, "wal");
 
-    // The key check: an empty record.
+    // The key check: an empty record in the layout of schema version 1.
     let key_check: Vec<u8> = connection
         .query_row("SELECT value FROM meta WHERE name = 'key_check'", [], |row| row.get(0))
         .unwrap();
     assert_eq!(key_check.len(), 12 + 16);
-    assert!(reader.open(b"key-check", b"", &key_check).is_empty());
+    assert!(
+        Reader::open_with(&reader.seal, &Reader::aad_v1(b"key-check", b""), &key_check).is_empty()
+    );
+
+    // The state: its digest is the XOR of every row's term; one counted
+    // write per transaction.
+    let state = reader.state(db.path());
+    assert_eq!(state.version, 1);
+    assert_eq!(state.digest, reader.digest_of_rows(db.path()));
+    assert!(state.counter >= 5 && state.seals > state.counter, "{state:?}");
 
     let identity_value: Vec<u8> =
         connection.query_row("SELECT value FROM local_identity", [], |row| row.get(0)).unwrap();
-    let local =
-        IdentityKeyPair::from_record_bytes(&reader.open(b"local-identity", b"", &identity_value))
-            .unwrap();
+    let local = IdentityKeyPair::from_record_bytes(&reader.open(
+        b"local-identity",
+        b"",
+        0,
+        &identity_value,
+    ))
+    .unwrap();
     assert_eq!(local.public(), identity(42).public());
 
     let store = SqliteStore::open(db.path(), &key(0xB0)).unwrap();
+    assert_eq!(store.write_counter().unwrap(), state.counter);
     for account in ["alice", "carol"] {
         let id = reader.address_id(&address(account));
-        let row_key = Reader::address_key(&address(account));
-        let session: Vec<u8> = connection
-            .query_row("SELECT value FROM sessions WHERE address_id = ?1", [&id], |row| row.get(0))
+        let (generation, session): (i64, Vec<u8>) = connection
+            .query_row(
+                "SELECT generation, value FROM sessions WHERE address_id = ?1",
+                [&id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
             .unwrap();
         let record =
-            SessionRecord::from_bytes(&reader.open(b"session", &row_key, &session)).unwrap();
+            SessionRecord::from_bytes(&reader.open(b"session", &id, generation as u64, &session))
+                .unwrap();
+        assert_eq!(record.generation(), generation as u64);
         let stored = store.load_session(&address(account)).unwrap().unwrap();
         assert_eq!(*record.to_bytes(), *stored.to_bytes());
-        let peer: Vec<u8> = connection
-            .query_row("SELECT value FROM peer_identities WHERE address_id = ?1", [&id], |row| {
-                row.get(0)
-            })
+        let (version, peer): (i64, Vec<u8>) = connection
+            .query_row(
+                "SELECT version, value FROM peer_identities WHERE address_id = ?1",
+                [&id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
             .unwrap();
-        let peer = PeerIdentity::from_record_bytes(&reader.open(b"peer-identity", &row_key, &peer))
-            .unwrap();
+        assert_eq!(version, 1, "written once, at the first message");
+        let peer =
+            PeerIdentity::from_record_bytes(&reader.open(b"peer-identity", &id, 1, &peer)).unwrap();
         assert_eq!(Some(peer), store.peer_identity(&address(account)).unwrap());
     }
     for (table, kind) in
@@ -898,7 +1048,7 @@ fn the_format_is_as_documented() {
             .unwrap();
         assert!(!rows.is_empty());
         for (id, value) in rows {
-            let record = reader.open(kind, &id.to_be_bytes(), &value);
+            let record = reader.open(kind, &id.to_be_bytes(), 0, &value);
             if table == "signed_prekeys" {
                 assert_eq!(u32::from(SignedPreKey::from_record_bytes(&record).unwrap().id()), id);
             } else {
@@ -915,17 +1065,24 @@ fn the_format_is_as_documented() {
         assert!(!bytes.windows(needle.len()).any(|window| window == needle));
     }
 
-    // A value that authenticates but holds no valid record: a record error,
-    // which the traits report as StoreError::Corrupt.
+    // A value that authenticates but holds no valid record, under an open
+    // store: a record error, which the traits report as
+    // StoreError::Corrupt. (Its new nonce no longer matches the digest: the
+    // next open refuses the store.)
+    let store = SqliteStore::open(db.path(), &key(0xB0)).unwrap();
     let id = reader.address_id(&address("alice"));
-    let bogus = reader.seal(b"peer-identity", &Reader::address_key(&address("alice")), b"\xff\xff");
+    let bogus = reader.seal(b"peer-identity", &id, 1, b"\xff\xff");
     raw(db.path())
         .execute("UPDATE peer_identities SET value = ?1 WHERE address_id = ?2", (&bogus, &id))
         .unwrap();
-    let store = SqliteStore::open(db.path(), &key(0xB0)).unwrap();
     assert!(matches!(
         store.peer_identity(&address("alice")),
         Err(StoreError::Corrupt(RecordError::Malformed))
+    ));
+    drop(store);
+    assert!(matches!(
+        SqliteStore::open(db.path(), &key(0xB0)),
+        Err(SqliteStoreError::Tampered { .. })
     ));
 }
 

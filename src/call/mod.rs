@@ -1,9 +1,11 @@
 //! Call keys: the SFrame base keys of voice and video calls, agreed over DM
 //! sessions so that the service that relays the media never learns them.
 //!
-//! - **1:1 calls** ([`OneToOneCallKeys`]): both sides derive the same two
-//!   per-direction base keys from their DM session's exporter secret and
-//!   the call id; nothing extra is sent.
+//! - **1:1 calls** ([`OutgoingCall`], [`CallOffer`], [`OneToOneCall`]): a
+//!   per-call key agreement. The offer and the answer each carry a fresh
+//!   X25519 ephemeral key and travel inside the DM session; the two
+//!   directions' keys come from their Diffie-Hellman, so every agreement
+//!   (every restart of a side, every answering device) has its own keys.
 //! - **Group calls** ([`GroupCall`]): each participant's random sender
 //!   secret travels to every other participant over their DM sessions; a
 //!   join ratchets every sender key forward, a leave starts a new epoch with
@@ -24,42 +26,36 @@
 //! # let bob = SessionManager::new(b.clone(), InMemoryStore::new(IdentityKeyPair::generate(&mut rng)));
 //! # let bundle = PreKeyBundle::new(bob.identity_key()?, bob.generate_signed_prekey(1.into())?, None);
 //! # alice.process_bundle(&b, &bundle.to_bytes())?;
-//! # let offer = alice.encrypt(&b, b"call offer")?;
-//! # bob.decrypt(&a, &offer)?.commit()?;
+//! # bob.decrypt(&a, &alice.encrypt(&b, b"hi")?)?.commit()?;
 //! // Alice and Bob have a DM session; the call's signalling named a call id.
-//! let call = CallId::new(*b"call-2026-11-25-0001")?;
-//! let suite = CipherSuite::Aes128GcmSha256_128;
-//! let on_alice = alice.call_keys(&b, &call)?;
-//! let on_bob = bob.call_keys(&a, &call)?;
+//! let call_id = CallId::new(*b"call-2026-11-25-0001")?;
+//! let (calling, offer) = alice.offer_call(&b, call_id, CipherSuite::Aes128GcmSha256_128)?;
+//! let offer = bob.decrypt(&a, &alice.encrypt(&b, &offer)?)?.commit()?;
 //!
-//! let mut alice_sends = on_alice.sender(suite)?;
-//! let mut bob_receives = on_bob.receiver(suite)?;
-//! let frame = alice_sends.encrypt(b"", b"an opus frame")?;
-//! assert_eq!(bob_receives.decrypt(b"", &frame)?, b"an opus frame");
+//! // Bob's phone rings; he picks up.
+//! let offer = bob.parse_call_offer(&a, &offer)?;
+//! let (mut on_bob, answer) = bob.accept_call(&a, offer)?;
+//! let answer = alice.decrypt(&b, &bob.encrypt(&a, &answer)?)?.commit()?;
+//! let mut on_alice = calling.receive_answer(&answer)?;
+//!
+//! let frame = on_alice.encrypt(b"", b"an opus frame")?;
+//! assert_eq!(on_bob.decrypt(b"", &frame)?, b"an opus frame");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod group;
+mod one_to_one;
 
 pub use group::{
     EPOCH_BITS, Epoch, GroupCall, GroupKeyId, MAX_EPOCH, MAX_SENDER_KEY_MESSAGE_LEN, MAX_STEP,
     PARTICIPANT_BITS, ParticipantId, STEP_BITS,
 };
+pub use one_to_one::{CallOffer, DirectionKey, OneToOneCall, OutgoingCall, RefusedAnswer};
 
 use core::fmt;
-use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::kdf::hkdf_sha256;
-use crate::keys::IdentityKey;
-use crate::media::{BaseKey, CipherSuite, KeyId, SframeError, SframeReceiver, SframeSender};
-use crate::protocol::{CALL_KEY_LABEL, MAX_CALL_ID_LEN};
-
-/// The KID of the direction whose sender has the lower identity key (as
-/// bytes) in a 1:1 call; the other direction uses [`ONE_TO_ONE_KID_HIGH`].
-pub const ONE_TO_ONE_KID_LOW: u64 = 0;
-
-/// The KID of the direction whose sender has the higher identity key.
-pub const ONE_TO_ONE_KID_HIGH: u64 = 1;
+use crate::media::{CipherSuite, SframeError};
+use crate::protocol::MAX_CALL_ID_LEN;
 
 /// Why call keys could not be made or used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,18 +69,36 @@ pub enum CallError {
         /// The id's length.
         found: usize,
     },
-    /// Both ends of a 1:1 call have the same identity key: the two
-    /// directions would share a key and reuse nonces.
-    #[error("both ends of the call have the same identity key")]
-    SameIdentity,
-    /// The DM session was stored by a build that predates call keys and
-    /// has no exporter secret: start a new session to call.
-    #[error("the session predates call keys; start a new session")]
-    SessionPredatesCallKeys,
-    /// [`OneToOneCallKeys::sender`] was called a second time: two senders
-    /// under one key would repeat counters, and so nonces.
-    #[error("these call keys already made their sender")]
-    SenderAlreadyMade,
+    /// A 1:1 call's offer or answer could not be parsed, or a field is out
+    /// of range.
+    #[error("malformed call offer or answer: {reason}")]
+    MalformedCallSignal {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A 1:1 call's offer or answer has a version this build does not read.
+    #[error("call offer or answer version {found} is not supported (this build reads {expected})")]
+    UnsupportedSignalVersion {
+        /// The version this build reads.
+        expected: u32,
+        /// The version in the message.
+        found: u32,
+    },
+    /// An offer names other identity keys than the DM session it arrived in:
+    /// it was made for another device, or the two sides know different keys.
+    #[error("the offer names other identity keys than the session's")]
+    IdentityMismatch,
+    /// An answer is not the answer to this call's offer (an answer to an
+    /// earlier offer, to another call, or naming other identities).
+    #[error("the answer does not answer this offer")]
+    AnswerMismatch,
+    /// An offer was accepted before: each offer is answered once (a side
+    /// that restarted sends a new offer).
+    #[error("this offer was already accepted")]
+    ReplayedOffer,
+    /// An ephemeral key of an offer or answer is a small-order point.
+    #[error("the ephemeral key is non-contributory")]
+    WeakEphemeralKey,
     /// SFrame refused a key or a frame.
     #[error(transparent)]
     Sframe(#[from] SframeError),
@@ -212,175 +226,5 @@ impl CallId {
 impl fmt::Debug for CallId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CallId({})", String::from_utf8_lossy(&self.0))
-    }
-}
-
-/// One direction of a 1:1 call: its KID and SFrame base key.
-pub struct DirectionKey {
-    kid: KeyId,
-    base_key: BaseKey,
-}
-
-impl DirectionKey {
-    /// The SFrame key id of this direction.
-    pub fn kid(&self) -> KeyId {
-        self.kid
-    }
-
-    /// The SFrame base key of this direction.
-    pub fn base_key(&self) -> &BaseKey {
-        &self.base_key
-    }
-}
-
-impl fmt::Debug for DirectionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DirectionKey").field("kid", &self.kid).finish_non_exhaustive()
-    }
-}
-
-/// The two per-direction SFrame keys of a 1:1 call, as seen from one side.
-#[derive(Debug)]
-pub struct OneToOneCallKeys {
-    send: DirectionKey,
-    receive: DirectionKey,
-    /// Set once [`sender`](Self::sender) made the one sender these keys
-    /// allow: a second would start its counter at 0 again and reuse nonces.
-    sender_made: AtomicBool,
-}
-
-impl OneToOneCallKeys {
-    /// Derives the keys of call `call_id` from a DM session's exporter secret.
-    pub(crate) fn derive(
-        exporter_secret: &[u8; 32],
-        call_id: &CallId,
-        local: &IdentityKey,
-        remote: &IdentityKey,
-    ) -> Result<Self, CallError> {
-        if local == remote {
-            return Err(CallError::SameIdentity);
-        }
-        let direction = |sender: &IdentityKey, receiver: &IdentityKey| {
-            let info = [CALL_KEY_LABEL, sender.as_bytes(), receiver.as_bytes()].concat();
-            let key = hkdf_sha256::<32>(call_id.as_bytes(), exporter_secret, &info);
-            let kid = if sender.as_bytes() < receiver.as_bytes() {
-                ONE_TO_ONE_KID_LOW
-            } else {
-                ONE_TO_ONE_KID_HIGH
-            };
-            Ok::<_, CallError>(DirectionKey {
-                kid: KeyId::new(kid),
-                base_key: BaseKey::from_bytes(key.as_ref())?,
-            })
-        };
-        Ok(Self {
-            send: direction(local, remote)?,
-            receive: direction(remote, local)?,
-            sender_made: AtomicBool::new(false),
-        })
-    }
-
-    /// The key this side sends with.
-    pub fn send(&self) -> &DirectionKey {
-        &self.send
-    }
-
-    /// The key this side receives with.
-    pub fn receive(&self) -> &DirectionKey {
-        &self.receive
-    }
-
-    /// The SFrame sender for this side's frames: one per derivation, kept
-    /// for the call's length.
-    ///
-    /// **Warning:** the keys of a call id are the same each time they are
-    /// derived from the same session. Derive them once per call; a side that
-    /// loses its sender (a restart) must not send again under the same call
-    /// id, since a new sender would start its counter at 0 and reuse nonces.
-    ///
-    /// # Errors
-    /// [`CallError::SenderAlreadyMade`] on a second call (its counter would
-    /// repeat the first sender's), or [`CallError::Sframe`] if the suite
-    /// refuses the key.
-    pub fn sender(&self, suite: CipherSuite) -> Result<SframeSender, CallError> {
-        if self.sender_made.swap(true, Ordering::SeqCst) {
-            return Err(CallError::SenderAlreadyMade);
-        }
-        Ok(SframeSender::new(suite, self.send.kid, &self.send.base_key)?)
-    }
-
-    /// An SFrame receiver for the other side's frames.
-    ///
-    /// # Errors
-    /// [`SframeError`] if the suite refuses the key.
-    pub fn receiver(&self, suite: CipherSuite) -> Result<SframeReceiver, SframeError> {
-        let mut receiver = SframeReceiver::new();
-        receiver.add_key(suite, self.receive.kid, &self.receive.base_key)?;
-        Ok(receiver)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::keys::IdentityKeyPair;
-    use crate::rng::test_rng;
-
-    #[test]
-    fn both_sides_agree_per_direction_and_directions_differ() {
-        let mut rng = test_rng(40);
-        let (a, b) = (
-            IdentityKeyPair::generate(&mut rng).public(),
-            IdentityKeyPair::generate(&mut rng).public(),
-        );
-        let call = CallId::new(*b"call").unwrap();
-        let on_a = OneToOneCallKeys::derive(&[9; 32], &call, &a, &b).unwrap();
-        let on_b = OneToOneCallKeys::derive(&[9; 32], &call, &b, &a).unwrap();
-        assert_eq!(
-            on_a.send().base_key().expose_secret(),
-            on_b.receive().base_key().expose_secret()
-        );
-        assert_eq!(
-            on_a.receive().base_key().expose_secret(),
-            on_b.send().base_key().expose_secret()
-        );
-        assert_ne!(
-            on_a.send().base_key().expose_secret(),
-            on_a.receive().base_key().expose_secret()
-        );
-        assert_eq!(on_a.send().kid(), on_b.receive().kid());
-        assert_ne!(on_a.send().kid(), on_a.receive().kid());
-    }
-
-    #[test]
-    fn another_call_or_session_gives_other_keys() {
-        let mut rng = test_rng(41);
-        let (a, b) = (
-            IdentityKeyPair::generate(&mut rng).public(),
-            IdentityKeyPair::generate(&mut rng).public(),
-        );
-        let keys = |exporter: [u8; 32], call: &[u8]| {
-            let call = CallId::new(call).unwrap();
-            OneToOneCallKeys::derive(&exporter, &call, &a, &b)
-                .unwrap()
-                .send()
-                .base_key()
-                .expose_secret()
-                .to_vec()
-        };
-        assert_ne!(keys([1; 32], b"one"), keys([1; 32], b"two"));
-        assert_ne!(keys([1; 32], b"one"), keys([2; 32], b"one"));
-    }
-
-    #[test]
-    fn refuses_bad_ids_and_self_calls() {
-        assert!(matches!(CallId::new(Vec::new()), Err(CallError::InvalidCallId { found: 0, .. })));
-        assert!(CallId::new(vec![0; MAX_CALL_ID_LEN + 1]).is_err());
-        let key = IdentityKeyPair::generate(&mut test_rng(42)).public();
-        let call = CallId::new(*b"x").unwrap();
-        assert_eq!(
-            OneToOneCallKeys::derive(&[0; 32], &call, &key, &key).err(),
-            Some(CallError::SameIdentity)
-        );
     }
 }

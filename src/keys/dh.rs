@@ -59,6 +59,45 @@ impl fmt::Debug for DhPublicKey {
     }
 }
 
+/// 32 random bytes drawn for one X25519 key pair, made later: randomness is
+/// drawn (under the generator's lock) before the work that needs it, so that
+/// no lock is held across key agreement or decryption. Wiped when dropped,
+/// never printed.
+pub(crate) struct DhSeed(Zeroizing<[u8; 32]>);
+
+impl DhSeed {
+    pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(bytes.as_mut());
+        Self(bytes)
+    }
+
+    /// The key pair of this seed.
+    pub(crate) fn key_pair(&self) -> DhKeyPair {
+        DhKeyPair::from_secret_bytes(&self.0)
+    }
+}
+
+/// Where a step that needs a new key pair (a DH ratchet step) draws its
+/// seed from, only when it needs one: a generator itself, or a manager's
+/// generator behind its lock, locked just for the draw.
+pub(crate) trait SeedSource {
+    /// Draws a seed.
+    fn draw(&mut self) -> DhSeed;
+}
+
+impl<R: CryptoRng + ?Sized> SeedSource for R {
+    fn draw(&mut self) -> DhSeed {
+        DhSeed::generate(self)
+    }
+}
+
+impl fmt::Debug for DhSeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DhSeed(<redacted>)")
+    }
+}
+
 /// An X25519 key pair. The secret is zeroized on drop and never printed.
 #[derive(Clone)]
 pub(crate) struct DhKeyPair {
@@ -68,9 +107,7 @@ pub(crate) struct DhKeyPair {
 
 impl DhKeyPair {
     pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        rng.fill_bytes(bytes.as_mut());
-        Self::from_secret_bytes(&bytes)
+        DhSeed::generate(rng).key_pair()
     }
 
     pub(crate) fn from_secret_bytes(bytes: &[u8; 32]) -> Self {

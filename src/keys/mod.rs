@@ -29,7 +29,7 @@ mod prekey;
 
 pub use bundle::{BundleError, PreKeyBundle, VerifiedBundle};
 pub use dh::DhPublicKey;
-pub(crate) use dh::{DhKeyPair, diffie_hellman};
+pub(crate) use dh::{DhKeyPair, DhSeed, SeedSource, diffie_hellman};
 pub use identity::{IDENTITY_KEY_LEN, IdentityKey, IdentityKeyPair};
 pub use prekey::{
     OneTimePreKey, OneTimePreKeyId, OneTimePreKeyPublic, SignedPreKey, SignedPreKeyId,

@@ -42,5 +42,6 @@ pub(crate) mod storage {
         SignedPreKeyRecord,
         OneTimePreKeyRecord,
         PeerIdentityRecord,
+        StoreStateRecord,
     );
 }

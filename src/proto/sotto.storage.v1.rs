@@ -14,10 +14,15 @@ pub struct SessionRecord {
     /// Earlier sessions, newest first.
     #[prost(message, repeated, tag = "3")]
     pub previous: ::prost::alloc::vec::Vec<SessionState>,
-    /// Bumped by every write through a SessionManager, so that a commit can
-    /// tell whether the record changed since the message was decrypted.
+    /// Bumped by every write through a SessionManager: a store commits a
+    /// record only over the generation it was computed from (compare-and-swap).
     #[prost(uint64, tag = "4")]
     pub generation: u64,
+    /// Base keys of sessions the peer started that are no longer kept, newest
+    /// first, concatenated (32 bytes each, at most 64 keys): a replay of such a
+    /// session's first message is refused as a duplicate.
+    #[prost(bytes = "vec", tag = "5")]
+    pub retired_base_keys: ::prost::alloc::vec::Vec<u8>,
 }
 /// One Double Ratchet session.
 #[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
@@ -140,7 +145,8 @@ pub struct SignedPreKeyRecord {
     /// The X25519 private key (32 bytes, secret).
     #[prost(bytes = "vec", tag = "3")]
     pub private_key: ::prost::alloc::vec::Vec<u8>,
-    /// The identity key's signature over the public key (64 bytes).
+    /// The identity key's signature (64 bytes) over "Sotto signed prekey v1" ‖
+    /// id (u32, big-endian) ‖ the X25519 public key (docs/PROTOCOL.md §1).
     #[prost(bytes = "vec", tag = "4")]
     pub signature: ::prost::alloc::vec::Vec<u8>,
 }
@@ -172,4 +178,24 @@ pub struct PeerIdentityRecord {
     /// Whether the user compared safety numbers for this key.
     #[prost(bool, tag = "3")]
     pub verified: bool,
+}
+/// The state of a Sotto store on SQLite, sealed in its `meta` table and
+/// rewritten by every write transaction: what lets the store tell rows that
+/// were removed, added or rolled back by someone without the storage key
+/// (docs/PROTOCOL.md §11.5).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[prost(skip_debug)]
+pub struct StoreStateRecord {
+    /// The record format version; 1 for this format.
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    /// How many write transactions the store has committed.
+    #[prost(uint64, tag = "2")]
+    pub counter: u64,
+    /// How many values were sealed under the current seal key.
+    #[prost(uint64, tag = "3")]
+    pub seals: u64,
+    /// The XOR of every row's digest term (32 bytes).
+    #[prost(bytes = "vec", tag = "4")]
+    pub digest: ::prost::alloc::vec::Vec<u8>,
 }

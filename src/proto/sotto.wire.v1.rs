@@ -79,7 +79,9 @@ pub struct PreKeyBundle {
     /// The signed prekey (X25519 public key, 32 bytes).
     #[prost(bytes = "vec", tag = "4")]
     pub signed_prekey: ::prost::alloc::vec::Vec<u8>,
-    /// Ed25519 signature by identity_key over the signed prekey (64 bytes).
+    /// Ed25519 signature by identity_key (64 bytes) over
+    /// "Sotto signed prekey v1" ‖ signed_prekey_id (u32, big-endian) ‖
+    /// signed_prekey: the label and the id are signed too (docs/PROTOCOL.md §1).
     #[prost(bytes = "vec", tag = "5")]
     pub signed_prekey_signature: ::prost::alloc::vec::Vec<u8>,
     /// One of the device's one-time prekeys, when the server has one left.
@@ -95,6 +97,56 @@ pub struct OneTimePreKey {
     /// The one-time prekey (X25519 public key, 32 bytes).
     #[prost(bytes = "vec", tag = "2")]
     pub key: ::prost::alloc::vec::Vec<u8>,
+}
+/// A 1:1 call's offer: the caller's half of the call's key agreement
+/// (docs/PROTOCOL.md §9.1). Sent as the plaintext of a DM session message.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CallOffer {
+    /// The format version; 1 for this format. A receiver refuses any other value.
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    /// The call's id, as its signalling named it (1 to 255 bytes).
+    #[prost(bytes = "vec", tag = "2")]
+    pub call_id: ::prost::alloc::vec::Vec<u8>,
+    /// The SFrame cipher suite id (RFC 9605 §4.5) both directions use.
+    #[prost(uint32, tag = "3")]
+    pub cipher_suite: u32,
+    /// The caller's identity key (Ed25519 public, 32 bytes).
+    #[prost(bytes = "vec", tag = "4")]
+    pub caller_identity: ::prost::alloc::vec::Vec<u8>,
+    /// The callee's identity key, as the caller knows it (32 bytes).
+    #[prost(bytes = "vec", tag = "5")]
+    pub callee_identity: ::prost::alloc::vec::Vec<u8>,
+    /// The caller's fresh ephemeral key for this offer (X25519 public, 32 bytes).
+    #[prost(bytes = "vec", tag = "6")]
+    pub caller_ephemeral: ::prost::alloc::vec::Vec<u8>,
+}
+/// A 1:1 call's answer: the callee's half. Sent as the plaintext of a DM
+/// session message; it repeats the offer's fields so that the caller can tell
+/// which offer it answers.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CallAnswer {
+    /// The format version; 1 for this format. A receiver refuses any other value.
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    /// The offer's call id.
+    #[prost(bytes = "vec", tag = "2")]
+    pub call_id: ::prost::alloc::vec::Vec<u8>,
+    /// The offer's cipher suite id.
+    #[prost(uint32, tag = "3")]
+    pub cipher_suite: u32,
+    /// The caller's identity key, as the callee knows it (32 bytes).
+    #[prost(bytes = "vec", tag = "4")]
+    pub caller_identity: ::prost::alloc::vec::Vec<u8>,
+    /// The callee's identity key (32 bytes).
+    #[prost(bytes = "vec", tag = "5")]
+    pub callee_identity: ::prost::alloc::vec::Vec<u8>,
+    /// The offer's ephemeral key (32 bytes).
+    #[prost(bytes = "vec", tag = "6")]
+    pub caller_ephemeral: ::prost::alloc::vec::Vec<u8>,
+    /// The callee's fresh ephemeral key for this answer (X25519 public, 32 bytes).
+    #[prost(bytes = "vec", tag = "7")]
+    pub callee_ephemeral: ::prost::alloc::vec::Vec<u8>,
 }
 /// One group-call participant's SFrame sender key, sent to other participants
 /// as the plaintext of a DM session message (docs/PROTOCOL.md §9). It holds a

@@ -15,7 +15,9 @@ use crate::kdf::hkdf_sha256;
 use crate::protocol::{MAX_PLAINTEXT_LEN, MESSAGE_KEYS_INFO};
 use crate::x3dh::AssociatedData;
 
-/// The key of one message. Wiped when dropped, never printed.
+/// The key of one message. Wiped when dropped, never printed. `Clone` only
+/// for a store's copy of a whole record.
+#[derive(Clone)]
 pub(crate) struct MessageKey {
     key: Zeroizing<[u8; 32]>,
     counter: u32,

@@ -22,15 +22,13 @@ mod skipped;
 
 use std::collections::VecDeque;
 
-use rand_core::CryptoRng;
-
 pub(crate) use chain_key::ChainKey;
 pub(crate) use header::Header;
 pub(crate) use message_key::MessageKey;
 use root_key::RootKey;
 use skipped::SkippedKeys;
 
-use crate::keys::{DhKeyPair, DhPublicKey};
+use crate::keys::{DhKeyPair, DhPublicKey, DhSeed, SeedSource};
 use crate::proto::storage;
 use crate::protocol::{
     MAX_PLAINTEXT_LEN, MAX_RECEIVING_CHAINS, MAX_RETIRED_RATCHET_KEYS, MAX_SKIPPED_KEYS,
@@ -89,7 +87,7 @@ struct ReceivingChain {
 }
 
 /// A Double Ratchet session after its first message: it can send and receive.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct DoubleRatchet {
     root_key: RootKey,
     /// DHs: our current ratchet key.
@@ -122,12 +120,12 @@ pub(crate) struct Encrypted {
 
 impl DoubleRatchet {
     /// Alice's ratchet (§3.3 `RatchetInitAlice`), towards Bob's signed prekey.
-    pub(crate) fn initiator<R: CryptoRng + ?Sized>(
+    pub(crate) fn initiator(
         shared_key: SharedKey,
         their_signed_prekey: &DhPublicKey,
-        rng: &mut R,
+        seed: &DhSeed,
     ) -> Result<Self, RatchetError> {
-        let ratchet_key = DhKeyPair::generate(rng);
+        let ratchet_key = seed.key_pair();
         let (root_key, sending) =
             RootKey::new(shared_key.0).advance(&ratchet_key, their_signed_prekey)?;
         Ok(Self {
@@ -172,13 +170,14 @@ impl DoubleRatchet {
     }
 
     /// Decrypts a message (§3.5 `RatchetDecrypt`), changing nothing unless
-    /// it authenticates.
-    pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
+    /// it authenticates; a DH ratchet step draws its new key pair from
+    /// `seeds`.
+    pub(crate) fn decrypt<S: SeedSource + ?Sized>(
         &mut self,
         ad: &AssociatedData,
         header_bytes: &[u8],
         ciphertext: &[u8],
-        rng: &mut R,
+        seeds: &mut S,
     ) -> Result<Vec<u8>, RatchetError> {
         let header = Header::decode(header_bytes)?;
         let chain = self.receiving.iter().position(|c| c.ratchet_key == header.ratchet_key);
@@ -215,7 +214,7 @@ impl DoubleRatchet {
         {
             old_chain = Some(current.chain_key.skip_to(header.previous_counter)?);
         }
-        let step = root_key::step(&self.root_key, &self.ratchet_key, &header.ratchet_key, rng)?;
+        let step = root_key::step(&self.root_key, &self.ratchet_key, &header.ratchet_key, seeds)?;
         let (message_key, receiving, skipped) = step.receiving.catch_up(header.counter)?;
         let plaintext = message_key.decrypt(ciphertext, ad, header_bytes)?;
 
@@ -345,15 +344,15 @@ impl DoubleRatchet {
 impl ResponderStart {
     /// Decrypts the first message to arrive, which turns the responder's
     /// ratchet into a full session.
-    pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
+    pub(crate) fn decrypt<S: SeedSource + ?Sized>(
         self,
         ad: &AssociatedData,
         header_bytes: &[u8],
         ciphertext: &[u8],
-        rng: &mut R,
+        seeds: &mut S,
     ) -> Result<(DoubleRatchet, Vec<u8>), RatchetError> {
         let header = Header::decode(header_bytes)?;
-        let step = root_key::step(&self.root_key, &self.ratchet_key, &header.ratchet_key, rng)?;
+        let step = root_key::step(&self.root_key, &self.ratchet_key, &header.ratchet_key, seeds)?;
         let (message_key, receiving, skipped) = step.receiving.catch_up(header.counter)?;
         let plaintext = message_key.decrypt(ciphertext, ad, header_bytes)?;
         let mut skipped_keys = SkippedKeys::default();

@@ -3,12 +3,11 @@
 //! `RK' ‖ CK = HKDF-SHA256(salt = RK, IKM = DH(ours, theirs), info =
 //! ROOT_KDF_INFO)`, 64 bytes. A DH output of all zeros is refused.
 
-use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use super::{ChainKey, RatchetError};
 use crate::kdf::hkdf_sha256;
-use crate::keys::{DhKeyPair, DhPublicKey, diffie_hellman};
+use crate::keys::{DhKeyPair, DhPublicKey, SeedSource, diffie_hellman};
 use crate::protocol::ROOT_KDF_INFO;
 
 /// The root key. Wiped when dropped, never printed.
@@ -51,16 +50,16 @@ pub(crate) struct RatchetStep {
 }
 
 /// The DH ratchet (§3.5 `DHRatchet`): a receiving chain from our current
-/// ratchet key and their new one, then a new ratchet key of ours and a
-/// sending chain from it.
-pub(crate) fn step<R: CryptoRng + ?Sized>(
+/// ratchet key and their new one, then a new ratchet key of ours (drawn
+/// from `seeds`) and a sending chain from it.
+pub(crate) fn step<S: SeedSource + ?Sized>(
     root_key: &RootKey,
     ours: &DhKeyPair,
     theirs: &DhPublicKey,
-    rng: &mut R,
+    seeds: &mut S,
 ) -> Result<RatchetStep, RatchetError> {
     let (root_key, receiving) = root_key.advance(ours, theirs)?;
-    let ratchet_key = DhKeyPair::generate(rng);
+    let ratchet_key = seeds.draw().key_pair();
     let (root_key, sending) = root_key.advance(&ratchet_key, theirs)?;
     Ok(RatchetStep { root_key, receiving, ratchet_key, sending })
 }

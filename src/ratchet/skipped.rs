@@ -11,14 +11,14 @@ use crate::keys::DhPublicKey;
 use crate::protocol::MAX_SKIPPED_KEYS;
 
 /// A skipped key, with the ratchet key of the chain it belongs to.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct SkippedKey {
     pub(crate) ratchet_key: DhPublicKey,
     pub(crate) message_key: MessageKey,
 }
 
 /// Skipped keys in the order they were skipped.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct SkippedKeys(VecDeque<SkippedKey>);
 
 impl SkippedKeys {

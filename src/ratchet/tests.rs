@@ -1,7 +1,7 @@
 use zeroize::Zeroizing;
 
 use super::*;
-use crate::keys::IdentityKeyPair;
+use crate::keys::{DhSeed, IdentityKeyPair};
 use crate::protocol::{MAX_RECEIVING_CHAINS, MAX_SKIP};
 use crate::rng::test_rng;
 
@@ -23,7 +23,9 @@ fn pair() -> Pair {
     );
     let signed_prekey = DhKeyPair::generate(&mut rng);
     let shared = || SharedKey(Zeroizing::new([7; 32]));
-    let mut alice = DoubleRatchet::initiator(shared(), &signed_prekey.public(), &mut rng).unwrap();
+    let mut alice =
+        DoubleRatchet::initiator(shared(), &signed_prekey.public(), &DhSeed::generate(&mut rng))
+            .unwrap();
     let first = alice.encrypt(&ad, b"hello").unwrap();
     let (bob, plaintext) = DoubleRatchet::responder(shared(), signed_prekey)
         .decrypt(&ad, &first.header, &first.ciphertext, &mut rng)

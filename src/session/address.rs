@@ -69,6 +69,11 @@ impl Address {
         Ok(Self { account, device: device.into() })
     }
 
+    /// The address of a constant account id the crate knows to be valid.
+    pub(crate) fn known_valid(account: &'static str, device: u32) -> Self {
+        Self { account: account.into(), device: device.into() }
+    }
+
     /// The account id.
     pub fn account(&self) -> &str {
         &self.account

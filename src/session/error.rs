@@ -7,7 +7,8 @@ use crate::x3dh::X3dhError;
 
 use super::Address;
 
-/// Why a session operation failed. Whatever the error, no store changed.
+/// Why a session operation failed. Whatever the error, no session or trust
+/// record changed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
@@ -43,6 +44,32 @@ pub enum SessionError {
     /// belongs to).
     #[error("there is no session for this message")]
     NoSession,
+    /// Another writer (another manager or process on the same store) kept
+    /// changing the session of `address` while this manager tried to write
+    /// it, [`attempts`](Self::Contended::attempts) times in a row. Nothing was
+    /// stored and no message was handed out; try again.
+    #[error("the session of {address} kept changing under {attempts} attempts to write it")]
+    Contended {
+        /// The address.
+        address: Address,
+        /// How many attempts were made ([`MAX_COMMIT_ATTEMPTS`](crate::protocol::MAX_COMMIT_ATTEMPTS)).
+        attempts: u32,
+    },
+    /// A store called back into the manager for an address the manager was
+    /// changing in the same thread: a store must not call the manager.
+    #[error("a store called back into the session manager")]
+    ReentrantCall,
+    /// The store has sessions with `address` but no identity recorded for
+    /// it. Every session is made together with its peer's identity, so the
+    /// store lost that record (a damaged or tampered-with store): rather
+    /// than trust a key on first use again, the address is refused until
+    /// the user confirms its identity with
+    /// [`SessionManager::trust_identity`](super::SessionManager::trust_identity).
+    #[error("no identity is recorded for {address}, which has sessions")]
+    PeerIdentityMissing {
+        /// The address.
+        address: Address,
+    },
     /// The address presented an identity key other than the one recorded
     /// for it. The user should compare safety numbers; the app may then
     /// accept the new key with

@@ -3,17 +3,17 @@
 
 use std::collections::VecDeque;
 
+use core::fmt;
+
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use super::SessionError;
 use super::envelope::{Envelope, PreKeyMessage, RatchetMessage};
-use crate::call::{CallError, CallId, OneToOneCallKeys};
-
-use crate::keys::{DhPublicKey, IdentityKey, OneTimePreKeyId, SignedPreKeyId};
+use crate::keys::{DhPublicKey, IdentityKey, OneTimePreKeyId, SeedSource, SignedPreKeyId};
 use crate::proto::storage;
-use crate::protocol::{MAX_PREVIOUS_SESSIONS, RECORD_VERSION};
-use crate::ratchet::DoubleRatchet;
+use crate::protocol::{MAX_PREVIOUS_SESSIONS, MAX_RETIRED_BASE_KEYS, RECORD_VERSION};
+use crate::ratchet::{DoubleRatchet, RatchetError};
 use crate::record::{self, RecordError};
 use crate::x3dh::AssociatedData;
 
@@ -26,7 +26,7 @@ pub(crate) struct PendingPreKey {
 }
 
 /// One session: a Double Ratchet bound to two identity keys.
-#[derive(Debug)]
+#[derive(Clone)]
 pub(crate) struct SessionState {
     pub(crate) ratchet: DoubleRatchet,
     pub(crate) local_identity: IdentityKey,
@@ -35,9 +35,20 @@ pub(crate) struct SessionState {
     /// X3DH's EK_A: identifies the session to both sides.
     pub(crate) base_key: DhPublicKey,
     pub(crate) pending_prekey: Option<PendingPreKey>,
-    /// Derived from X3DH's SK; keys 1:1 calls. `None` only in sessions
-    /// stored by builds that predate call keys.
-    pub(crate) exporter_secret: Option<Zeroizing<[u8; 32]>>,
+}
+
+impl fmt::Debug for SessionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Written by hand: the secrets never print, whatever their types'
+        // `Debug` does.
+        f.debug_struct("SessionState")
+            .field("local_identity", &self.local_identity)
+            .field("remote_identity", &self.remote_identity)
+            .field("initiator", &self.initiator)
+            .field("base_key", &self.base_key)
+            .field("pending_prekey", &self.pending_prekey)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SessionState {
@@ -59,11 +70,9 @@ impl SessionState {
             root_key: Vec::new(),
             ratchet_private_key: Vec::new(),
             ratchet_public_key: Vec::new(),
-            exporter_secret: self
-                .exporter_secret
-                .as_ref()
-                .map(|secret| secret.to_vec())
-                .unwrap_or_default(),
+            // Written by earlier builds, which keyed 1:1 calls from it;
+            // ignored on load since calls have their own key agreement.
+            exporter_secret: Vec::new(),
             retired_ratchet_keys: Vec::new(),
             sending_chain_key: Vec::new(),
             sending_counter: 0,
@@ -94,13 +103,6 @@ impl SessionState {
                 signed_prekey_id: pending.signed_prekey_id.into(),
                 one_time_prekey_id: pending.one_time_prekey_id.map(Into::into),
             }),
-            // Records of earlier builds of version 1 have none: such a
-            // session cannot key calls.
-            exporter_secret: if state.exporter_secret.is_empty() {
-                None
-            } else {
-                Some(record::secret32(&state.exporter_secret, "exporter_secret")?)
-            },
         })
     }
 }
@@ -113,55 +115,138 @@ impl SessionState {
 /// Its stored form ([`to_bytes`](Self::to_bytes)) holds secrets.
 #[derive(Debug, Default)]
 pub struct SessionRecord {
-    /// Bumped by every write through a [`SessionManager`](super::SessionManager),
-    /// so that a commit can tell whether the record changed under it.
+    /// Bumped by every write through a [`SessionManager`](super::SessionManager):
+    /// the stores' compare-and-swap is on it.
     pub(crate) generation: u64,
     pub(crate) current: Option<SessionState>,
     pub(crate) previous: VecDeque<SessionState>,
+    /// Base keys of sessions the peer started that are no longer kept,
+    /// newest first; at most [`MAX_RETIRED_BASE_KEYS`].
+    retired_base_keys: VecDeque<DhPublicKey>,
+}
+
+/// Which session of a record decrypted a message, and where it goes.
+enum Candidate {
+    Current,
+    Previous(usize),
 }
 
 impl SessionRecord {
+    /// A record without sessions, at `generation`.
+    pub(crate) fn empty(generation: u64) -> Self {
+        Self { generation, ..Self::default() }
+    }
+
+    /// A copy of the whole record, for a store that keeps records in memory.
+    /// Not public: two copies that both encrypt would reuse message keys.
+    pub(crate) fn stored_copy(&self) -> Self {
+        Self {
+            generation: self.generation,
+            current: self.current.clone(),
+            previous: self.previous.clone(),
+            retired_base_keys: self.retired_base_keys.clone(),
+        }
+    }
+
     /// Makes `state` the current session, keeping the old current one as
     /// the newest previous session.
     pub(crate) fn promote(&mut self, state: SessionState) {
         if let Some(old) = self.current.replace(state) {
             self.previous.push_front(old);
-            self.previous.truncate(MAX_PREVIOUS_SESSIONS);
+            while self.previous.len() > MAX_PREVIOUS_SESSIONS {
+                if let Some(dropped) = self.previous.pop_back() {
+                    self.retire(&dropped);
+                }
+            }
         }
     }
 
+    /// Remembers the base key of a dropped session the peer started.
+    fn retire(&mut self, dropped: &SessionState) {
+        if !dropped.initiator {
+            self.retired_base_keys.push_front(dropped.base_key);
+            self.retired_base_keys.truncate(MAX_RETIRED_BASE_KEYS);
+        }
+    }
+
+    /// Whether `base_key` started a session the peer started that is no
+    /// longer kept: a first message with it is a replay.
+    pub(crate) fn retired_base_key(&self, base_key: &DhPublicKey) -> bool {
+        self.retired_base_keys.contains(base_key)
+    }
+
     /// Makes previous session `index` the current one.
-    pub(crate) fn promote_previous(&mut self, index: usize) {
+    fn promote_previous(&mut self, index: usize) {
         if let Some(state) = self.previous.remove(index) {
             self.promote(state);
         }
     }
 
-    /// Whether `prekey` repeats the first message of one of the sessions
-    /// (same base key), in which case it decrypts in that session.
+    /// Keeps only the sessions with `identity`: after the user trusted a new
+    /// identity key for the address, sessions with the old one are dropped.
+    /// Returns whether any was.
+    pub(crate) fn retain_identity(&mut self, identity: &IdentityKey) -> bool {
+        let before = self.previous.len() + usize::from(self.current.is_some());
+        let (kept, dropped): (Vec<_>, Vec<_>) = self
+            .current
+            .take()
+            .into_iter()
+            .chain(self.previous.drain(..))
+            .partition(|state| state.remote_identity == *identity);
+        for state in &dropped {
+            self.retire(state);
+        }
+        let mut kept = VecDeque::from(kept);
+        self.current = kept.pop_front();
+        self.previous = kept;
+        before != self.previous.len() + usize::from(self.current.is_some())
+    }
+
+    /// The session the peer started with the first message `prekey`
+    /// repeats (the same base key), if it is kept.
     ///
     /// # Errors
     /// [`SessionError::MalformedMessage`] if the repeat names another
     /// identity key than the session's: a repeat is answered only for the
     /// identity that started the session.
-    pub(crate) fn is_repeated_first_message(
-        &self,
-        prekey: &PreKeyMessage,
-    ) -> Result<bool, SessionError> {
-        let Some(state) = self
-            .current
-            .iter()
-            .chain(&self.previous)
-            .find(|state| state.base_key == prekey.base_key)
-        else {
-            return Ok(false);
+    fn started_by(&self, prekey: &PreKeyMessage) -> Result<Option<Candidate>, SessionError> {
+        let started = |state: &SessionState| !state.initiator && state.base_key == prekey.base_key;
+        let found = if self.current.as_ref().is_some_and(started) {
+            self.current.as_ref().map(|state| (Candidate::Current, state))
+        } else {
+            self.previous
+                .iter()
+                .position(started)
+                .and_then(|index| Some((Candidate::Previous(index), self.previous.get(index)?)))
+        };
+        let Some((candidate, state)) = found else {
+            return Ok(None);
         };
         if state.remote_identity != prekey.identity_key {
             return Err(SessionError::MalformedMessage {
                 reason: "a repeated first message names another identity key",
             });
         }
-        Ok(true)
+        Ok(Some(candidate))
+    }
+
+    /// Whether `prekey` repeats the first message of a session the peer
+    /// started and that is kept: it then decrypts in that session only.
+    pub(crate) fn is_repeated_first_message(
+        &self,
+        prekey: &PreKeyMessage,
+    ) -> Result<bool, SessionError> {
+        Ok(self.started_by(prekey)?.is_some())
+    }
+
+    /// Whether the record keeps any session, current or previous.
+    pub fn has_any_session(&self) -> bool {
+        self.current.is_some() || !self.previous.is_empty()
+    }
+
+    /// Whether one of the record's sessions is with `identity`.
+    pub(crate) fn has_session_with(&self, identity: &IdentityKey) -> bool {
+        self.current.iter().chain(&self.previous).any(|state| state.remote_identity == *identity)
     }
 
     /// The peer's identity key in the current session.
@@ -174,8 +259,16 @@ impl SessionRecord {
     ///
     /// This is the store-free core of
     /// [`SessionManager::encrypt`](super::SessionManager::encrypt), for apps
-    /// that load and store records themselves: store the record before
-    /// sending the message, or a restart would reuse the message key.
+    /// that load and store records themselves.
+    ///
+    /// The record's [generation](Self::generation) advances by one: store
+    /// it with a compare-and-swap over the generation it had (for a
+    /// [`ProtocolStore`](crate::store::ProtocolStore), a
+    /// [`StoreCommit`](crate::store::StoreCommit) naming the old one).
+    ///
+    /// **Warning:** store the record before sending the message, and never
+    /// encrypt twice from one stored state: a restart, or a second thread or
+    /// process working from the same record, would reuse the message key.
     ///
     /// # Errors
     /// [`SessionError::NoSession`] without a current session, or a
@@ -196,6 +289,7 @@ impl SessionRecord {
             })),
             None => Envelope::Ratchet(message),
         };
+        self.generation = self.generation.wrapping_add(1);
         Ok(envelope.encode())
     }
 
@@ -205,7 +299,10 @@ impl SessionRecord {
     /// This is the store-free core of
     /// [`SessionManager::decrypt`](super::SessionManager::decrypt) for
     /// messages of existing sessions; a message that starts a new session
-    /// needs the device's prekeys and goes through the manager.
+    /// needs the device's prekeys and goes through the manager. It tries
+    /// every session of the record, whatever its identity key: an app that
+    /// keeps records itself also decides which identities it trusts. On
+    /// success the [generation](Self::generation) advances by one.
     ///
     /// # Errors
     /// As [`SessionManager::decrypt`](super::SessionManager::decrypt);
@@ -215,72 +312,103 @@ impl SessionRecord {
         message: &[u8],
         rng: &mut R,
     ) -> Result<Vec<u8>, SessionError> {
-        match Envelope::parse(message)? {
-            Envelope::Ratchet(message) => self.decrypt_ratchet(&message, rng),
-            Envelope::PreKey(prekey) => {
-                if self.is_repeated_first_message(&prekey)? {
-                    self.decrypt_ratchet(&prekey.message, rng)
-                } else {
-                    Err(SessionError::NoSession)
-                }
-            }
-        }
+        let plaintext = match Envelope::parse(message)? {
+            Envelope::Ratchet(message) => self.decrypt_ratchet(&message, None, rng),
+            Envelope::PreKey(prekey) => self.decrypt_repeated_first_message(&prekey, rng),
+        }?;
+        self.generation = self.generation.wrapping_add(1);
+        Ok(plaintext)
     }
 
-    /// Tries the current session, then the previous ones, newest first; the
-    /// session the message decrypts in becomes the current one.
-    pub(crate) fn decrypt_ratchet<R: CryptoRng + ?Sized>(
+    /// Decrypts a repeat of a first message in the session it started.
+    ///
+    /// # Errors
+    /// [`SessionError::NoSession`] if no kept session was started by it.
+    pub(crate) fn decrypt_repeated_first_message<S: SeedSource + ?Sized>(
+        &mut self,
+        prekey: &PreKeyMessage,
+        seeds: &mut S,
+    ) -> Result<Vec<u8>, SessionError> {
+        let candidate = self.started_by(prekey)?.ok_or(SessionError::NoSession)?;
+        self.decrypt_in(candidate, &prekey.message, seeds)
+    }
+
+    /// Decrypts `message` in one session, which then becomes the current one.
+    fn decrypt_in<S: SeedSource + ?Sized>(
+        &mut self,
+        candidate: Candidate,
+        message: &RatchetMessage,
+        seeds: &mut S,
+    ) -> Result<Vec<u8>, SessionError> {
+        let state = match candidate {
+            Candidate::Current => self.current.as_mut(),
+            Candidate::Previous(index) => self.previous.get_mut(index),
+        }
+        .ok_or(SessionError::NoSession)?;
+        let ad = state.associated_data();
+        let plaintext = state.ratchet.decrypt(&ad, &message.header, &message.ciphertext, seeds)?;
+        // The peer has heard from us: stop repeating X3DH.
+        state.pending_prekey = None;
+        if let Candidate::Previous(index) = candidate {
+            self.promote_previous(index);
+        }
+        Ok(plaintext)
+    }
+
+    /// Tries the current session, then the previous ones, newest first,
+    /// skipping any whose identity is not `trusted` (when given); the
+    /// session the message decrypts in becomes the current one. A duplicate
+    /// in the current session is reported at once, as the current session is
+    /// where an honest peer's messages go.
+    ///
+    /// # Errors
+    /// [`SessionError::NoSession`] when no session was tried, else the
+    /// error of the first session tried.
+    pub(crate) fn decrypt_ratchet<S: SeedSource + ?Sized>(
         &mut self,
         message: &RatchetMessage,
-        rng: &mut R,
+        trusted: Option<&IdentityKey>,
+        seeds: &mut S,
     ) -> Result<Vec<u8>, SessionError> {
+        let admits = |state: &SessionState| trusted.is_none_or(|key| state.remote_identity == *key);
         let mut first_error = None;
-        let candidates =
-            self.current.iter_mut().map(|state| (None, state)).chain(
-                self.previous.iter_mut().enumerate().map(|(index, state)| (Some(index), state)),
-            );
-        for (index, state) in candidates {
+        let candidates = self
+            .current
+            .iter_mut()
+            .map(|state| (Candidate::Current, state))
+            .chain(self.previous.iter_mut().enumerate().map(|(i, s)| (Candidate::Previous(i), s)))
+            .filter(|(_, state)| admits(state));
+        let mut decrypted = None;
+        for (candidate, state) in candidates {
             let ad = state.associated_data();
-            match state.ratchet.decrypt(&ad, &message.header, &message.ciphertext, rng) {
+            match state.ratchet.decrypt(&ad, &message.header, &message.ciphertext, seeds) {
                 Ok(plaintext) => {
-                    // The peer has heard from us: stop repeating X3DH.
                     state.pending_prekey = None;
-                    if let Some(index) = index {
-                        self.promote_previous(index);
-                    }
-                    return Ok(plaintext);
+                    decrypted = Some((candidate, plaintext));
+                    break;
+                }
+                Err(error @ RatchetError::DuplicateMessage { .. })
+                    if matches!(candidate, Candidate::Current) =>
+                {
+                    return Err(error.into());
                 }
                 Err(error) => {
                     first_error.get_or_insert(error);
                 }
             }
         }
-        Err(first_error.map_or(SessionError::NoSession, SessionError::from))
+        let Some((candidate, plaintext)) = decrypted else {
+            return Err(first_error.map_or(SessionError::NoSession, SessionError::from));
+        };
+        if let Candidate::Previous(index) = candidate {
+            self.promote_previous(index);
+        }
+        Ok(plaintext)
     }
 
-    /// The SFrame keys of 1:1 call `call_id`, derived from the current
-    /// session's exporter secret: both sides get the same two keys.
-    ///
-    /// Derive them once a message has been decrypted each way in the session
-    /// (the call's offer and answer), so that both sides use the same session.
-    ///
-    /// # Errors
-    /// [`SessionError::NoSession`] without a current session, or a
-    /// [`SessionError::Call`] error.
-    pub fn call_keys(&self, call_id: &CallId) -> Result<OneToOneCallKeys, SessionError> {
-        let state = self.current.as_ref().ok_or(SessionError::NoSession)?;
-        let exporter_secret =
-            state.exporter_secret.as_ref().ok_or(CallError::SessionPredatesCallKeys)?;
-        Ok(OneToOneCallKeys::derive(
-            exporter_secret,
-            call_id,
-            &state.local_identity,
-            &state.remote_identity,
-        )?)
-    }
-
-    /// How many times a [`SessionManager`](super::SessionManager) has written
-    /// this record.
+    /// How many times the record was changed: every encryption, decryption
+    /// or trust decision that was stored advanced it by one. Stores
+    /// compare-and-swap on it.
     pub fn generation(&self) -> u64 {
         self.generation
     }
@@ -299,6 +427,11 @@ impl SessionRecord {
             generation: self.generation,
             current: self.current.as_ref().map(SessionState::to_record),
             previous: self.previous.iter().map(SessionState::to_record).collect(),
+            retired_base_keys: self
+                .retired_base_keys
+                .iter()
+                .flat_map(DhPublicKey::to_bytes)
+                .collect(),
         })
     }
 
@@ -313,6 +446,10 @@ impl SessionRecord {
         if stored.previous.len() > MAX_PREVIOUS_SESSIONS {
             return Err(RecordError::InvalidField { field: "previous" });
         }
+        let retired = &stored.retired_base_keys;
+        if retired.len() > 32 * MAX_RETIRED_BASE_KEYS || !retired.len().is_multiple_of(32) {
+            return Err(RecordError::InvalidField { field: "retired_base_keys" });
+        }
         Ok(Self {
             generation: stored.generation,
             current: stored.current.as_ref().map(SessionState::from_record).transpose()?,
@@ -320,6 +457,13 @@ impl SessionRecord {
                 .previous
                 .iter()
                 .map(SessionState::from_record)
+                .collect::<Result<_, _>>()?,
+            retired_base_keys: retired
+                .chunks_exact(32)
+                .map(|key| {
+                    DhPublicKey::from_bytes(key)
+                        .map_err(|_| RecordError::InvalidField { field: "retired_base_keys" })
+                })
                 .collect::<Result<_, _>>()?,
         })
     }

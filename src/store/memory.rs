@@ -1,17 +1,20 @@
 //! A store in memory, for tests, examples and apps that persist nothing.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
-    IdentityStore, OneTimePreKeyStore, PeerIdentity, ProtocolStore, SessionStore,
-    SignedPreKeyStore, StoreError,
+    IdentityStore, OneTimePreKeyStore, PeerIdentity, PeerIdentityWrite, ProtocolStore,
+    SessionStore, SignedPreKeyStore, StoreCommit, StoreError,
 };
 use crate::keys::{IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId};
 use crate::session::{Address, SessionRecord};
 
-/// Every store trait, in memory. Sessions are kept encoded, as a database
-/// would keep them, so that each load is a fresh copy.
+/// Every store trait, in memory, under one lock: a commit is a
+/// compare-and-swap under that lock. Each load returns a fresh copy of the
+/// stored record, as a database would.
 ///
 /// ```
 /// use sotto::keys::IdentityKeyPair;
@@ -22,18 +25,17 @@ use crate::session::{Address, SessionRecord};
 /// assert_eq!(store.local_identity()?.map(|pair| pair.public()), Some(identity.public()));
 /// # Ok::<(), sotto::store::StoreError>(())
 /// ```
-#[derive(Debug)]
 pub struct InMemoryStore {
     identity: IdentityKeyPair,
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     peers: HashMap<Address, PeerIdentity>,
     signed_prekeys: HashMap<SignedPreKeyId, SignedPreKey>,
     one_time_prekeys: HashMap<OneTimePreKeyId, OneTimePreKey>,
-    sessions: HashMap<Address, zeroize::Zeroizing<Vec<u8>>>,
+    sessions: HashMap<Address, SessionRecord>,
 }
 
 impl InMemoryStore {
@@ -54,6 +56,56 @@ impl InMemoryStore {
     }
 }
 
+impl State {
+    /// Whether `commit` may apply to the current state.
+    fn admits(&self, commit: &StoreCommit) -> bool {
+        let stored = self.sessions.get(&commit.address).map(SessionRecord::generation);
+        let identity_ok = match commit.peer_identity {
+            Some(PeerIdentityWrite::FirstUse(identity)) => {
+                self.peers.get(&commit.address).is_none_or(|recorded| recorded.key == identity.key)
+            }
+            _ => true,
+        };
+        let prekeys_ok = commit
+            .consumed_one_time_prekeys
+            .iter()
+            .all(|id| self.one_time_prekeys.contains_key(id));
+        stored == commit.expected_generation && identity_ok && prekeys_ok
+    }
+
+    fn apply(&mut self, commit: &StoreCommit) {
+        match commit.peer_identity {
+            Some(PeerIdentityWrite::FirstUse(identity)) => {
+                if let Entry::Vacant(entry) = self.peers.entry(commit.address.clone()) {
+                    entry.insert(identity);
+                }
+            }
+            Some(PeerIdentityWrite::Replace(identity)) => {
+                self.peers.insert(commit.address.clone(), identity);
+            }
+            None => {}
+        }
+        self.sessions.insert(commit.address.clone(), commit.session.stored_copy());
+        for id in &commit.consumed_one_time_prekeys {
+            self.one_time_prekeys.remove(id);
+        }
+    }
+}
+
+impl fmt::Debug for InMemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Counts only: the records hold secrets.
+        let state = self.state();
+        f.debug_struct("InMemoryStore")
+            .field("identity", &self.identity.public())
+            .field("peers", &state.peers.len())
+            .field("signed_prekeys", &state.signed_prekeys.len())
+            .field("one_time_prekeys", &state.one_time_prekeys.len())
+            .field("sessions", &state.sessions.len())
+            .finish()
+    }
+}
+
 impl IdentityStore for InMemoryStore {
     fn local_identity(&self) -> Result<Option<IdentityKeyPair>, StoreError> {
         Ok(Some(self.identity.clone()))
@@ -61,15 +113,6 @@ impl IdentityStore for InMemoryStore {
 
     fn peer_identity(&self, address: &Address) -> Result<Option<PeerIdentity>, StoreError> {
         Ok(self.state().peers.get(address).copied())
-    }
-
-    fn save_peer_identity(
-        &self,
-        address: &Address,
-        identity: &PeerIdentity,
-    ) -> Result<(), StoreError> {
-        self.state().peers.insert(address.clone(), *identity);
-        Ok(())
     }
 }
 
@@ -107,15 +150,20 @@ impl OneTimePreKeyStore for InMemoryStore {
 
 impl SessionStore for InMemoryStore {
     fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
-        let encoded = self.state().sessions.get(address).cloned();
-        Ok(encoded.map(|bytes| SessionRecord::from_bytes(&bytes)).transpose()?)
-    }
-
-    fn store_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
-        let encoded = record.to_bytes();
-        self.state().sessions.insert(address.clone(), encoded);
-        Ok(())
+        Ok(self.state().sessions.get(address).map(SessionRecord::stored_copy))
     }
 }
 
-impl ProtocolStore for InMemoryStore {}
+impl ProtocolStore for InMemoryStore {
+    /// Checks every commit, then applies them all, under the store's lock.
+    fn commit(&self, commits: &[StoreCommit]) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if let Some(refused) = commits.iter().find(|commit| !state.admits(commit)) {
+            return Err(StoreError::Conflict { address: refused.address.clone() });
+        }
+        for commit in commits {
+            state.apply(commit);
+        }
+        Ok(())
+    }
+}

@@ -8,11 +8,14 @@
 //! `Result<_, StoreError>`, where `Err` means the storage failed and
 //! `Ok(None)` means the item does not exist.
 //!
-//! Writes that belong together reach the store as one [`StoreCommit`]
-//! through [`ProtocolStore::commit`]; a transactional store applies it in
-//! one transaction, and the default applies it in an order that loses no
-//! message if it is interrupted (see [`ProtocolStore::commit`]).
+//! Sessions and peer identities are written only through
+//! [`ProtocolStore::commit`]: a compare-and-swap on the session's
+//! generation, applied in one transaction with everything that belongs to
+//! the same change ([`StoreCommit`]). That contract is what keeps every
+//! message key and nonce single-use across threads, managers and processes;
+//! [`conformance::check`] tests a store against it.
 
+pub mod conformance;
 mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -36,6 +39,16 @@ pub enum StoreError {
     /// A stored record exists but cannot be loaded.
     #[error("a stored record is corrupt: {0}")]
     Corrupt(#[from] RecordError),
+    /// A [`StoreCommit`] expected another generation of the session of
+    /// `address` than the stored one (or expected none, and one is stored),
+    /// or a first-use identity met another recorded identity: something
+    /// else wrote that address since its state was loaded. Nothing of the
+    /// commit (or of its batch) was written.
+    #[error("the state of {address} changed since it was loaded")]
+    Conflict {
+        /// The address whose state changed.
+        address: Address,
+    },
     /// The storage itself failed (I/O, database, a foreign implementation).
     #[error("the store failed: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync + 'static>),
@@ -84,7 +97,10 @@ impl PeerIdentity {
     }
 }
 
-/// This device's identity and its trust in peers' identities.
+/// This device's identity and what it knows of its peers' identities.
+///
+/// A peer's identity is written only through [`ProtocolStore::commit`],
+/// together with the session of its address.
 pub trait IdentityStore: Send + Sync {
     /// This device's identity key pair.
     ///
@@ -97,16 +113,6 @@ pub trait IdentityStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] if the storage failed.
     fn peer_identity(&self, address: &Address) -> Result<Option<PeerIdentity>, StoreError>;
-
-    /// Records `identity` for `address`, replacing any earlier one.
-    ///
-    /// # Errors
-    /// [`StoreError`] if the storage failed.
-    fn save_peer_identity(
-        &self,
-        address: &Address,
-        identity: &PeerIdentity,
-    ) -> Result<(), StoreError>;
 }
 
 /// This device's signed prekeys.
@@ -151,7 +157,10 @@ pub trait OneTimePreKeyStore: Send + Sync {
     fn remove_one_time_prekey(&self, id: OneTimePreKeyId) -> Result<(), StoreError>;
 }
 
-/// Sessions, one record per address.
+/// Sessions, one record per address, each with its
+/// [generation](SessionRecord::generation).
+///
+/// A session record is written only through [`ProtocolStore::commit`].
 pub trait SessionStore: Send + Sync {
     /// The session record for `address`, if any.
     ///
@@ -159,53 +168,162 @@ pub trait SessionStore: Send + Sync {
     /// [`StoreError::Corrupt`] if the stored record cannot be loaded,
     /// [`StoreError::Backend`] if the storage failed.
     fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError>;
-
-    /// Stores the session record for `address`, replacing any earlier one.
-    ///
-    /// # Errors
-    /// [`StoreError`] if the storage failed.
-    fn store_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError>;
 }
 
-/// The writes that one handled message (or one new session) makes, applied
-/// together by [`ProtocolStore::commit`].
+/// How a [`StoreCommit`] changes the identity recorded for its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerIdentityWrite {
+    /// Trust on first use: record this identity if none is recorded. If
+    /// the same one is recorded, nothing changes; if another one is, the
+    /// commit fails with [`StoreError::Conflict`].
+    FirstUse(PeerIdentity),
+    /// The user's decision ([`trust_identity`]): record this identity,
+    /// replacing any other.
+    ///
+    /// [`trust_identity`]: crate::session::SessionManager::trust_identity
+    Replace(PeerIdentity),
+}
+
+impl PeerIdentityWrite {
+    /// The identity to record.
+    pub fn identity(&self) -> &PeerIdentity {
+        match self {
+            Self::FirstUse(identity) | Self::Replace(identity) => identity,
+        }
+    }
+}
+
+/// The writes that one change of an address's state makes (an encryption, a
+/// handled message, a new session, a trust decision), applied together by
+/// [`ProtocolStore::commit`] as a compare-and-swap on the session's
+/// generation.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct StoreCommit {
-    /// The address whose session changed.
+    /// The address whose state changed.
     pub address: Address,
-    /// The session record to store.
+    /// The generation of the session record this change was computed from,
+    /// which must still be the stored one; `None`: no record may be stored.
+    pub expected_generation: Option<u64>,
+    /// The session record to store; its
+    /// [`generation`](SessionRecord::generation) is the new one, always
+    /// different from `expected_generation`.
     pub session: SessionRecord,
-    /// A peer identity seen for the first time, to record.
-    pub new_peer_identity: Option<PeerIdentity>,
-    /// A one-time prekey the session consumed, to remove.
-    pub consumed_one_time_prekey: Option<OneTimePreKeyId>,
+    /// A change of the identity recorded for `address`.
+    pub peer_identity: Option<PeerIdentityWrite>,
+    /// The one-time prekeys the change consumed (first messages), to
+    /// remove; each must still be stored.
+    pub consumed_one_time_prekeys: Vec<OneTimePreKeyId>,
+}
+
+impl StoreCommit {
+    /// A commit that stores `session` (with the generation it has) in place
+    /// of generation `expected_generation` of the record of `address`.
+    ///
+    /// [`SessionManager`](crate::session::SessionManager) makes every commit
+    /// a session needs; this is for tests and tools that write a store
+    /// directly.
+    pub fn new(address: Address, expected_generation: Option<u64>, session: SessionRecord) -> Self {
+        Self {
+            address,
+            expected_generation,
+            session,
+            peer_identity: None,
+            consumed_one_time_prekeys: Vec::new(),
+        }
+    }
+
+    /// The same commit, also writing `identity` for its address.
+    pub fn with_peer_identity(mut self, identity: PeerIdentityWrite) -> Self {
+        self.peer_identity = Some(identity);
+        self
+    }
+
+    /// The same commit, also consuming one-time prekey `id`.
+    pub fn consuming(mut self, id: OneTimePreKeyId) -> Self {
+        self.consumed_one_time_prekeys.push(id);
+        self
+    }
+}
+
+/// A write transaction that a store holds exclusively against every other
+/// writer of the same storage, in any thread or process, from
+/// [`ProtocolStore::begin_write`] to its [`commit`](Self::commit) (or its
+/// drop, which rolls it back): what a manager loads through it is still the
+/// stored state when it commits, so its compare-and-swap cannot fail.
+pub trait WriteTransaction {
+    /// The session record for `address`, as
+    /// [`SessionStore::load_session`] returns it.
+    ///
+    /// # Errors
+    /// As [`SessionStore::load_session`].
+    fn load_session(&mut self, address: &Address) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// The identity recorded for `address`, as
+    /// [`IdentityStore::peer_identity`] returns it.
+    ///
+    /// # Errors
+    /// As [`IdentityStore::peer_identity`].
+    fn peer_identity(&mut self, address: &Address) -> Result<Option<PeerIdentity>, StoreError>;
+
+    /// Applies `commits` as [`ProtocolStore::commit`] does, and ends the
+    /// transaction.
+    ///
+    /// # Errors
+    /// As [`ProtocolStore::commit`].
+    fn commit(self: Box<Self>, commits: &[StoreCommit]) -> Result<(), StoreError>;
 }
 
 /// Everything the session layer needs from storage.
+///
+/// # The commit contract
+///
+/// [`commit`](Self::commit) is the only way session records and peer
+/// identities are written, and every implementation must make it a
+/// compare-and-swap: no key or nonce is ever used twice only because no two
+/// writers can both advance a session from the same generation, whether
+/// they are two threads, two managers over one store, or two processes of
+/// the app (an iOS app and its notification extension) on one database.
+/// [`conformance::check`] exercises the contract on an empty store.
 pub trait ProtocolStore:
     IdentityStore + SignedPreKeyStore + OneTimePreKeyStore + SessionStore
 {
-    /// Applies `commit`.
+    /// Applies every commit of `commits` (at most one per address), all or
+    /// none, atomically with respect to every other `commit` and
+    /// [`load_session`](SessionStore::load_session) on the same storage, in
+    /// any thread or process. For each commit, in one transaction:
     ///
-    /// A database should override this to apply it in one transaction. The
-    /// default applies the writes one by one in an order that is safe to
-    /// interrupt: the peer identity, then the session, then the removal of
-    /// the one-time prekey. Interrupted before the session is stored, the
-    /// message decrypts again when it is delivered again; interrupted after,
-    /// the one-time prekey lingers, but a replay of the first message is
-    /// recognised by its base key and refused as a duplicate.
+    /// 1. the stored session record of `address` must have generation
+    ///    `expected_generation` (`None`: there must be none), a
+    ///    [`PeerIdentityWrite::FirstUse`] must find no identity recorded for
+    ///    `address` or the same one, and every consumed one-time prekey must
+    ///    still be stored; otherwise nothing of any commit is written and the
+    ///    result is [`StoreError::Conflict`];
+    /// 2. the peer identity is written, if there is one to write;
+    /// 3. the session record is stored with its generation;
+    /// 4. the consumed one-time prekeys are removed.
+    ///
+    /// A commit that returned `Ok` must be durable: the next encryption
+    /// hands out a message built on it.
     ///
     /// # Errors
-    /// [`StoreError`] if the storage failed; the writes before the failure
-    /// stay.
-    fn commit(&self, commit: &StoreCommit) -> Result<(), StoreError> {
-        if let Some(identity) = &commit.new_peer_identity {
-            self.save_peer_identity(&commit.address, identity)?;
-        }
-        self.store_session(&commit.address, &commit.session)?;
-        if let Some(id) = commit.consumed_one_time_prekey {
-            self.remove_one_time_prekey(id)?;
-        }
-        Ok(())
+    /// [`StoreError::Conflict`] as above; [`StoreError::Backend`] if the
+    /// storage failed, in which case nothing was written.
+    fn commit(&self, commits: &[StoreCommit]) -> Result<(), StoreError>;
+
+    /// Starts an exclusive [`WriteTransaction`], if the store has them.
+    ///
+    /// Optional: without one (the default, `None`), a manager loads, then
+    /// commits with a compare-and-swap and, when another writer changed the
+    /// session in between, loads again and retries. A store shared by
+    /// several processes whose writers wait for one another (a database's
+    /// write lock) should offer one, so that a busy writer in one process
+    /// cannot make another's retries fail again and again.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the storage failed.
+    fn begin_write(&self) -> Result<Option<Box<dyn WriteTransaction + '_>>, StoreError> {
+        Ok(None)
     }
 }

@@ -15,8 +15,8 @@ use sotto::keys::{
 };
 use sotto::session::{Address, SessionError, SessionManager, SessionRecord};
 use sotto::store::{
-    IdentityStore, InMemoryStore, OneTimePreKeyStore, PeerIdentity, ProtocolStore, SessionStore,
-    SignedPreKeyStore, StoreError,
+    IdentityStore, InMemoryStore, OneTimePreKeyStore, PeerIdentity, PeerIdentityWrite,
+    ProtocolStore, SessionStore, SignedPreKeyStore, StoreCommit, StoreError,
 };
 
 /// A manager over an in-memory store with a deterministic generator.
@@ -297,27 +297,43 @@ pub fn with_prekey_message(bytes: &[u8], change: impl FnOnce(&mut WirePreKeyMess
 // A store that keeps session records as bytes the test can reach.
 
 /// An [`InMemoryStore`] whose session records sit in a map of bytes that a
-/// test may read and overwrite (to corrupt them).
+/// test may read and overwrite (to corrupt them). Its commit is a
+/// compare-and-swap under one lock, as the contract asks.
 #[derive(Debug)]
 pub struct ByteStore {
     inner: InMemoryStore,
-    sessions: Mutex<HashMap<Address, Vec<u8>>>,
+    state: Mutex<ByteState>,
+}
+
+#[derive(Debug, Default)]
+struct ByteState {
+    peers: HashMap<Address, PeerIdentity>,
+    sessions: HashMap<Address, Vec<u8>>,
 }
 
 impl ByteStore {
     /// An empty store for the device with `identity`.
     pub fn new(identity: IdentityKeyPair) -> Self {
-        Self { inner: InMemoryStore::new(identity), sessions: Mutex::new(HashMap::new()) }
+        Self { inner: InMemoryStore::new(identity), state: Mutex::default() }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ByteState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The stored bytes of the session with `address`.
     pub fn session_bytes(&self, address: &Address) -> Option<Vec<u8>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).get(address).cloned()
+        self.state().sessions.get(address).cloned()
     }
 
     /// Overwrites the stored bytes of the session with `address`.
     pub fn set_session_bytes(&self, address: &Address, bytes: Vec<u8>) {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).insert(address.clone(), bytes);
+        self.state().sessions.insert(address.clone(), bytes);
+    }
+
+    /// Removes the identity recorded for `address` (as a damaged store would).
+    pub fn forget_peer_identity(&self, address: &Address) {
+        self.state().peers.remove(address);
     }
 }
 
@@ -327,15 +343,7 @@ impl IdentityStore for ByteStore {
     }
 
     fn peer_identity(&self, address: &Address) -> Result<Option<PeerIdentity>, StoreError> {
-        self.inner.peer_identity(address)
-    }
-
-    fn save_peer_identity(
-        &self,
-        address: &Address,
-        identity: &PeerIdentity,
-    ) -> Result<(), StoreError> {
-        self.inner.save_peer_identity(address, identity)
+        Ok(self.state().peers.get(address).copied())
     }
 }
 
@@ -374,14 +382,50 @@ impl SessionStore for ByteStore {
             .transpose()
             .map_err(StoreError::from)
     }
+}
 
-    fn store_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
-        self.set_session_bytes(address, record.to_bytes().to_vec());
+impl ProtocolStore for ByteStore {
+    fn commit(&self, commits: &[StoreCommit]) -> Result<(), StoreError> {
+        let mut state = self.state();
+        for commit in commits {
+            let conflict = || StoreError::Conflict { address: commit.address.clone() };
+            let stored = state
+                .sessions
+                .get(&commit.address)
+                .map(|bytes| SessionRecord::from_bytes(bytes).map(|record| record.generation()))
+                .transpose()?;
+            if stored != commit.expected_generation {
+                return Err(conflict());
+            }
+            if let Some(PeerIdentityWrite::FirstUse(identity)) = commit.peer_identity
+                && state.peers.get(&commit.address).is_some_and(|known| known.key != identity.key)
+            {
+                return Err(conflict());
+            }
+            for id in &commit.consumed_one_time_prekeys {
+                if self.inner.one_time_prekey(*id)?.is_none() {
+                    return Err(conflict());
+                }
+            }
+        }
+        for commit in commits {
+            match commit.peer_identity {
+                Some(PeerIdentityWrite::FirstUse(identity)) => {
+                    state.peers.entry(commit.address.clone()).or_insert(identity);
+                }
+                Some(PeerIdentityWrite::Replace(identity)) => {
+                    state.peers.insert(commit.address.clone(), identity);
+                }
+                _ => {}
+            }
+            state.sessions.insert(commit.address.clone(), commit.session.to_bytes().to_vec());
+            for id in &commit.consumed_one_time_prekeys {
+                self.inner.remove_one_time_prekey(*id)?;
+            }
+        }
         Ok(())
     }
 }
-
-impl ProtocolStore for ByteStore {}
 
 /// Whether `error` is a duplicate-message refusal.
 pub fn is_duplicate(error: &SessionError) -> bool {

@@ -90,6 +90,43 @@ pub enum SqliteStoreError {
         /// The record's length.
         found: usize,
     },
+    /// Rows of the file were removed, added, or rolled back one by one to an
+    /// older copy, by someone without the storage key: they do not match the
+    /// store's sealed digest, or this handle saw a newer version of a row or
+    /// of the whole store than the one now in the file. The store is not
+    /// used: treat its device storage as compromised.
+    #[error("the store was tampered with: {detail}")]
+    Tampered {
+        /// What was found.
+        detail: String,
+    },
+    /// [`open_anchored`](super::SqliteStore::open_anchored): the file's
+    /// write counter is below the anchor the app kept: the whole file was
+    /// restored to an older copy of itself.
+    #[error("the store was rolled back: its write counter is {found}, the anchor {anchor}")]
+    RolledBack {
+        /// The counter the app kept.
+        anchor: u64,
+        /// The file's counter.
+        found: u64,
+    },
+    /// [`SqliteStore::MAX_SEALS`](super::SqliteStore::MAX_SEALS) values were
+    /// sealed under the storage key: writes are refused until
+    /// [`rekey`](super::SqliteStore::rekey) seals under a new one.
+    #[error("{max} values were sealed under this storage key; rekey the store")]
+    SealLimitReached {
+        /// The limit.
+        max: u64,
+    },
+    /// [`rekey`](super::SqliteStore::rekey) found sessions or peer identities
+    /// still sealed by schema version 1, which only
+    /// [`upgrade_legacy_rows`](super::SqliteStore::upgrade_legacy_rows), given
+    /// their addresses, can re-seal.
+    #[error("{count} rows are still sealed by schema version 1")]
+    LegacyRows {
+        /// How many.
+        count: u64,
+    },
     /// A storage key of the wrong length was given.
     #[error("a storage key is {expected} bytes, not {found}")]
     StorageKeyLength {

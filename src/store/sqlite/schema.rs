@@ -14,16 +14,18 @@
 use std::io::Read as _;
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension as _, Transaction};
+use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
-use super::SqliteStoreError;
-use super::seal::DATABASE_ID_LEN;
+use super::rows::{META_INDEX_KEY, StoreState, digest_of_rows};
+use super::seal::{DATABASE_ID_LEN, IndexKey, RecordKind, Sealer};
+use super::{SqliteStoreError, StorageKey};
+use crate::rng::os_rng;
 
 /// The `application_id` of every Sotto store: `"Sott"` in ASCII.
 pub(super) const APPLICATION_ID: u32 = 0x536F_7474;
 
 /// The schema version this build writes, and the newest it opens.
-pub(super) const SCHEMA_VERSION: u32 = 1;
+pub(super) const SCHEMA_VERSION: u32 = 2;
 
 /// The `meta` row holding the database's random id.
 pub(super) const META_DATABASE_ID: &str = "database_id";
@@ -32,13 +34,19 @@ pub(super) const META_DATABASE_ID: &str = "database_id";
 /// [`RecordKind::KeyCheck`](super::RecordKind::KeyCheck).
 pub(super) const META_KEY_CHECK: &str = "key_check";
 
+/// What a migration may need besides the database: the keys.
+pub(super) struct MigrationKeys<'a> {
+    pub(super) storage_key: &'a StorageKey,
+    pub(super) database_id: &'a [u8; DATABASE_ID_LEN],
+}
+
 /// One step of the schema.
 #[derive(Clone, Copy)]
 pub(super) struct Migration {
     /// The version this step produces.
     pub(super) to: u32,
     /// What it does, inside the migration's transaction.
-    pub(super) apply: fn(&Connection) -> rusqlite::Result<()>,
+    pub(super) apply: fn(&Connection, &MigrationKeys<'_>) -> Result<(), SqliteStoreError>,
 }
 
 /// The schema of version 1.
@@ -69,9 +77,73 @@ CREATE TABLE sessions (
 ) STRICT;
 ";
 
+/// What version 2 adds to the tables: the version of each row that is
+/// rewritten (`NULL` in rows sealed by version 1 and not rewritten since).
+const V2: &str = "
+ALTER TABLE peer_identities ADD COLUMN version INTEGER CHECK (version >= 0);
+ALTER TABLE sessions ADD COLUMN generation INTEGER CHECK (generation >= 0);
+";
+
+/// Version 2: rows sealed with their row id and version in the associated
+/// data, the index key kept sealed in `meta`, and the store state (write
+/// counter, seal count, digest of every row).
+///
+/// The local identity and the prekeys are re-sealed here. A session or peer
+/// identity sealed by version 1 has its address in its associated data,
+/// which the file does not hold: it keeps its version 1 sealing (and a
+/// `NULL` version) until it is next written, and opens with the address its
+/// reader names.
+fn migrate_to_v2(
+    connection: &Connection,
+    keys: &MigrationKeys<'_>,
+) -> Result<(), SqliteStoreError> {
+    connection.execute_batch(V2)?;
+    let index_key = IndexKey::derive(keys.storage_key, keys.database_id);
+    let sealer = Sealer::new(keys.storage_key, keys.database_id, &index_key);
+    let mut rng = os_rng();
+    let mut state = StoreState::empty();
+    let sealed_index_key =
+        sealer.seal(RecordKind::IndexKey, &[], 0, index_key.as_record(), &mut rng)?;
+    state.count_seals(1)?;
+    connection.execute(
+        "INSERT INTO meta (name, value) VALUES (?1, ?2)",
+        params![META_INDEX_KEY, sealed_index_key],
+    )?;
+    for (table, kind) in [
+        ("local_identity", RecordKind::LocalIdentity),
+        ("signed_prekeys", RecordKind::SignedPreKey),
+        ("one_time_prekeys", RecordKind::OneTimePreKey),
+    ] {
+        let rows: Vec<(i64, Vec<u8>)> = connection
+            .prepare(&format!("SELECT id, value FROM {table}"))?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, value) in rows {
+            let row_key = match kind {
+                RecordKind::LocalIdentity => Vec::new(),
+                _ => u32::try_from(id)
+                    .map_err(|_| SqliteStoreError::Corrupt { detail: format!("{table} id {id}") })?
+                    .to_be_bytes()
+                    .to_vec(),
+            };
+            let record = sealer.open_v1(kind, &row_key, &value)?;
+            let resealed = sealer.seal(kind, &row_key, 0, &record, &mut rng)?;
+            state.count_seals(1)?;
+            connection.execute(
+                &format!("UPDATE {table} SET value = ?1 WHERE id = ?2"),
+                params![resealed, id],
+            )?;
+        }
+    }
+    state.digest = digest_of_rows(connection, &sealer)?;
+    state.save(connection, &sealer)
+}
+
 /// The migrations, in order: `MIGRATIONS[n - 1].to == n`.
-pub(super) const MIGRATIONS: &[Migration] =
-    &[Migration { to: 1, apply: |connection| connection.execute_batch(V1) }];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration { to: 1, apply: |connection, _| Ok(connection.execute_batch(V1)?) },
+    Migration { to: 2, apply: migrate_to_v2 },
+];
 
 /// The schema version and application id found in a file, read without
 /// writing.
@@ -184,6 +256,7 @@ pub(super) fn migrate(
     transaction: &Transaction<'_>,
     from: u32,
     migrations: &[Migration],
+    keys: &MigrationKeys<'_>,
 ) -> Result<u32, SqliteStoreError> {
     let mut version = from;
     for migration in migrations.iter().filter(|migration| migration.to > from) {
@@ -192,11 +265,28 @@ pub(super) fn migrate(
                 detail: format!("no migration from schema version {version}"),
             });
         }
-        (migration.apply)(transaction)?;
+        (migration.apply)(transaction, keys)?;
         version = migration.to;
     }
     transaction.pragma_update(None, "user_version", version)?;
     Ok(version)
+}
+
+/// Reads the sealed index key from `meta` (schema version 2 and later).
+pub(super) fn read_index_key(
+    connection: &Connection,
+    storage_key: &StorageKey,
+    database_id: &[u8; DATABASE_ID_LEN],
+) -> Result<IndexKey, SqliteStoreError> {
+    let value: Vec<u8> = connection
+        .query_row("SELECT value FROM meta WHERE name = ?1", [META_INDEX_KEY], |row| row.get(0))
+        .optional()?
+        .ok_or_else(|| SqliteStoreError::Corrupt {
+            detail: format!("no meta row {META_INDEX_KEY}"),
+        })?;
+    // Sealed under the seal key alone: any index key opens it.
+    let opener = Sealer::new(storage_key, database_id, &IndexKey::derive(storage_key, database_id));
+    IndexKey::from_record(&opener.open(RecordKind::IndexKey, &[], 0, &value)?)
 }
 
 /// Reads the database id and the key check from `meta`.

@@ -202,25 +202,25 @@ fn without_a_fault_the_commit_applies_everything() {
     handle_and_check(store, &message);
 }
 
-/// Version 2 of a schema that does not exist yet: adds a table and a row.
-const TEST_V2: Migration = Migration {
-    to: 2,
-    apply: |connection| {
-        connection.execute_batch(
-            "CREATE TABLE v2_notes (note TEXT NOT NULL) STRICT;
-             INSERT INTO v2_notes (note) VALUES ('migrated');",
-        )
+/// Version 3 of a schema that does not exist yet: adds a table and a row.
+const TEST_V3: Migration = Migration {
+    to: 3,
+    apply: |connection, _| {
+        Ok(connection.execute_batch(
+            "CREATE TABLE v3_notes (note TEXT NOT NULL) STRICT;
+             INSERT INTO v3_notes (note) VALUES ('migrated');",
+        )?)
     },
 };
 
-/// A version 2 that fails halfway.
-const BROKEN_V2: Migration = Migration {
-    to: 2,
-    apply: |connection| {
-        connection.execute_batch(
-            "CREATE TABLE v2_notes (note TEXT NOT NULL) STRICT;
+/// A version 3 that fails halfway.
+const BROKEN_V3: Migration = Migration {
+    to: 3,
+    apply: |connection, _| {
+        Ok(connection.execute_batch(
+            "CREATE TABLE v3_notes (note TEXT NOT NULL) STRICT;
              INSERT INTO no_such_table VALUES (1);",
-        )
+        )?)
     },
 };
 
@@ -244,22 +244,22 @@ fn open_runs_the_pending_migrations_and_keeps_the_records() {
     let db = TempDb::new("migrate");
     let (store, message) = first_message(&db.0);
     drop(store);
-    assert_eq!(user_version(&db.0), 1);
+    assert_eq!(user_version(&db.0), 2);
 
-    let migrations = [MIGRATIONS[0], TEST_V2];
-    let store = SqliteStore::open_with(&db.0, &key(), &migrations).unwrap();
+    let migrations = [MIGRATIONS[0], MIGRATIONS[1], TEST_V3];
+    let store = SqliteStore::open_with(&db.0, &key(), &migrations, 0).unwrap();
     assert_untouched(&store);
     drop(store);
-    assert_eq!(user_version(&db.0), 2);
-    assert!(has_table(&db.0, "v2_notes"));
+    assert_eq!(user_version(&db.0), 3);
+    assert!(has_table(&db.0, "v3_notes"));
 
-    // Reopening at version 2 runs nothing; this build (version 1) refuses it.
-    drop(SqliteStore::open_with(&db.0, &key(), &migrations).unwrap());
+    // Reopening at version 3 runs nothing; this build (version 2) refuses it.
+    drop(SqliteStore::open_with(&db.0, &key(), &migrations, 0).unwrap());
     assert!(matches!(
         SqliteStore::open(&db.0, &key()),
-        Err(SqliteStoreError::UnsupportedSchemaVersion { max: 1, found: 2 })
+        Err(SqliteStoreError::UnsupportedSchemaVersion { max: 2, found: 3 })
     ));
-    handle_and_check(SqliteStore::open_with(&db.0, &key(), &migrations).unwrap(), &message);
+    handle_and_check(SqliteStore::open_with(&db.0, &key(), &migrations, 0).unwrap(), &message);
 }
 
 #[test]
@@ -267,13 +267,13 @@ fn a_failed_migration_leaves_the_old_version() {
     let db = TempDb::new("migrate-broken");
     let (store, message) = first_message(&db.0);
     drop(store);
-    let migrations = [MIGRATIONS[0], BROKEN_V2];
+    let migrations = [MIGRATIONS[0], MIGRATIONS[1], BROKEN_V3];
     assert!(matches!(
-        SqliteStore::open_with(&db.0, &key(), &migrations),
+        SqliteStore::open_with(&db.0, &key(), &migrations, 0),
         Err(SqliteStoreError::Database(_))
     ));
-    assert_eq!(user_version(&db.0), 1);
-    assert!(!has_table(&db.0, "v2_notes"));
+    assert_eq!(user_version(&db.0), 2);
+    assert!(!has_table(&db.0, "v3_notes"));
     handle_and_check(SqliteStore::open(&db.0, &key()).unwrap(), &message);
 }
 
@@ -281,13 +281,13 @@ fn a_failed_migration_leaves_the_old_version() {
 fn a_gap_in_the_migrations_is_refused() {
     let db = TempDb::new("migrate-gap");
     drop(SqliteStore::create(&db.0, &key(), &identity(3)).unwrap());
-    let three = Migration { to: 3, ..TEST_V2 };
-    let migrations = [MIGRATIONS[0], three];
+    let four = Migration { to: 4, ..TEST_V3 };
+    let migrations = [MIGRATIONS[0], MIGRATIONS[1], four];
     assert!(matches!(
-        SqliteStore::open_with(&db.0, &key(), &migrations),
+        SqliteStore::open_with(&db.0, &key(), &migrations, 0),
         Err(SqliteStoreError::Corrupt { .. })
     ));
-    assert_eq!(user_version(&db.0), 1);
+    assert_eq!(user_version(&db.0), 2);
 }
 
 #[test]

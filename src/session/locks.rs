@@ -1,0 +1,126 @@
+//! Per-address locks: one thread at a time changes the session of an
+//! address through one manager, while other addresses go on in parallel.
+//!
+//! The store's compare-and-swap ([`ProtocolStore::commit`]) is what makes
+//! every write safe, across managers and processes too; these locks only
+//! keep one manager from racing itself, so that a busy address costs its
+//! threads a wait rather than repeated work and retries.
+//!
+//! [`ProtocolStore::commit`]: crate::store::ProtocolStore::commit
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, ThreadId};
+
+use super::{Address, SessionError};
+
+/// The addresses being changed, each with the thread changing it.
+#[derive(Debug, Default)]
+pub(super) struct AddressLocks {
+    held: Mutex<HashMap<Address, ThreadId>>,
+    released: Condvar,
+}
+
+/// Holds the lock of one address until dropped.
+#[must_use = "the address is unlocked when the guard drops"]
+pub(super) struct AddressGuard<'a> {
+    locks: &'a AddressLocks,
+    address: Address,
+}
+
+impl AddressLocks {
+    fn held(&self) -> MutexGuard<'_, HashMap<Address, ThreadId>> {
+        // No code panics while holding it: the map stays consistent.
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until no other thread holds `address`, then holds it.
+    ///
+    /// # Errors
+    /// [`SessionError::ReentrantCall`] if this thread already holds it: a
+    /// store called back into the manager for the address it is changing,
+    /// which would otherwise wait for itself forever.
+    pub(super) fn lock(&self, address: &Address) -> Result<AddressGuard<'_>, SessionError> {
+        let me = thread::current().id();
+        let mut held = self.held();
+        loop {
+            match held.get(address) {
+                None => break,
+                Some(holder) if *holder == me => return Err(SessionError::ReentrantCall),
+                Some(_) => held = self.released.wait(held).unwrap_or_else(PoisonError::into_inner),
+            }
+        }
+        held.insert(address.clone(), me);
+        Ok(AddressGuard { locks: self, address: address.clone() })
+    }
+}
+
+impl Drop for AddressGuard<'_> {
+    fn drop(&mut self) {
+        self.locks.held().remove(&self.address);
+        // Waiters of other addresses wake too and wait again: a wait is
+        // short, and few threads wait at once.
+        self.locks.released.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    use super::*;
+
+    fn address(account: &str) -> Address {
+        Address::new(account, 1).unwrap()
+    }
+
+    #[test]
+    fn one_thread_at_a_time_per_address() {
+        let locks = AddressLocks::default();
+        let inside = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..200 {
+                        let _guard = locks.lock(&address("bob")).unwrap();
+                        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        thread::yield_now();
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), 1);
+        assert!(locks.held().is_empty());
+    }
+
+    #[test]
+    fn other_addresses_do_not_wait() {
+        let locks = Arc::new(AddressLocks::default());
+        let guard = locks.lock(&address("bob")).unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let other = {
+            let (locks, barrier) = (Arc::clone(&locks), Arc::clone(&barrier));
+            thread::spawn(move || {
+                // Would wait forever if "carol" waited for "bob".
+                let _carol = locks.lock(&address("carol")).unwrap();
+                barrier.wait();
+            })
+        };
+        barrier.wait();
+        other.join().unwrap();
+        drop(guard);
+    }
+
+    #[test]
+    fn a_thread_locking_its_own_address_again_is_refused() {
+        let locks = AddressLocks::default();
+        let _guard = locks.lock(&address("bob")).unwrap();
+        assert!(matches!(locks.lock(&address("bob")), Err(SessionError::ReentrantCall)));
+        // Another address is fine.
+        drop(locks.lock(&address("carol")).unwrap());
+    }
+}
