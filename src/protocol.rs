@@ -93,6 +93,22 @@ pub const MAX_PLAINTEXT_LEN: usize = 128 * 1024;
 /// room for the tag, header and X3DH fields.
 pub const MAX_ENVELOPE_LEN: usize = MAX_PLAINTEXT_LEN + 512;
 
+/// The length of the Poly1305 tag that ends every ciphertext: the shortest
+/// ciphertext a receiver accepts.
+pub const MIN_CIPHERTEXT_LEN: usize = 16;
+
+/// The longest ciphertext a receiver accepts: the largest plaintext and its
+/// tag. A receiver enforces the sender's limit.
+pub const MAX_CIPHERTEXT_LEN: usize = MAX_PLAINTEXT_LEN + MIN_CIPHERTEXT_LEN;
+
+/// The longest encoded ratchet header a receiver parses, in bytes: a
+/// 32-byte ratchet key and two 32-bit counters, each with its tag and length
+/// or varint (`2 + 32 + 2 × (1 + 5)`).
+pub const MAX_RATCHET_HEADER_LEN: usize = 46;
+
+/// The longest encoded prekey bundle a receiver parses, in bytes.
+pub const MAX_BUNDLE_LEN: usize = 1024;
+
 /// The largest stored session record Sotto parses, in bytes.
 pub const MAX_RECORD_LEN: usize = 2 * 1024 * 1024;
 

@@ -46,11 +46,29 @@ fn small_order_points() -> Vec<[u8; 32]> {
         0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f,
         0x11, 0x57,
     ]);
-    // p - 1, p and p + 1 (p = 2^255 - 19).
-    for low in [0xec, 0xed, 0xee] {
+    // p - 1 (p = 2^255 - 19).
+    let mut point = [0xff; 32];
+    point[0] = 0xec;
+    point[31] = 0x7f;
+    points.push(point);
+    points
+}
+
+/// Second encodings of small-order points: p and p + 1 (which X25519 reads
+/// as 0 and 1), and 0 and 1 with the top bit set. Refused as non-canonical
+/// before any Diffie-Hellman.
+fn non_canonical_points() -> Vec<[u8; 32]> {
+    let mut points = Vec::new();
+    for low in [0xed, 0xee] {
         let mut point = [0xff; 32];
         point[0] = low;
         point[31] = 0x7f;
+        points.push(point);
+    }
+    for low in [0, 1] {
+        let mut point = [0u8; 32];
+        point[0] = low;
+        point[31] = 0x80;
         points.push(point);
     }
     points
@@ -581,6 +599,22 @@ fn a_small_order_one_time_prekey_in_a_bundle_is_refused() {
         );
         assert_eq!(snapshot(&alice, bob.address()), before);
     }
+    let mut good = WireBundle::decode(bundle(&bob, 1, None).as_slice()).unwrap();
+    for point in non_canonical_points() {
+        good.one_time_prekey = Some(WireOneTimePreKey { id: 9, key: point.to_vec() });
+        let error = alice.process_bundle(bob.address(), &good.encode_to_vec()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SessionError::Bundle(BundleError::InvalidKey {
+                    field: "one_time_prekey",
+                    source: KeyError::NonCanonical
+                })
+            ),
+            "{point:02x?}: {error:?}"
+        );
+        assert_eq!(snapshot(&alice, bob.address()), before);
+    }
 }
 
 #[test]
@@ -591,6 +625,14 @@ fn a_small_order_base_key_in_a_first_message_is_refused() {
         let error = refused(&bob, alice.address(), &tampered, "small-order base key");
         assert!(
             matches!(error, SessionError::X3dh(X3dhError::NonContributory { dh: 2 })),
+            "{point:02x?}: {error:?}"
+        );
+    }
+    for point in non_canonical_points() {
+        let tampered = with_prekey_message(&first, |prekey| prekey.base_key = point.to_vec());
+        let error = refused(&bob, alice.address(), &tampered, "non-canonical base key");
+        assert!(
+            matches!(error, SessionError::MalformedMessage { reason: "invalid base key" }),
             "{point:02x?}: {error:?}"
         );
     }

@@ -42,6 +42,12 @@ fn limits_and_versions_are_stated() {
         ("MAX_ENVELOPE_LEN", MAX_ENVELOPE_LEN),
         ("MAX_RECORD_LEN", MAX_RECORD_LEN),
         ("MAX_ACCOUNT_ID_LEN", MAX_ACCOUNT_ID_LEN),
+        ("MAX_RETIRED_BASE_KEYS", MAX_RETIRED_BASE_KEYS),
+        ("MAX_COMMIT_ATTEMPTS", MAX_COMMIT_ATTEMPTS as usize),
+        ("MAX_CIPHERTEXT_LEN", MAX_CIPHERTEXT_LEN),
+        ("MIN_CIPHERTEXT_LEN", MIN_CIPHERTEXT_LEN),
+        ("MAX_RATCHET_HEADER_LEN", MAX_RATCHET_HEADER_LEN),
+        ("MAX_BUNDLE_LEN", MAX_BUNDLE_LEN),
     ];
     for (name, value) in table_rows {
         let row = format!("| `{name}` | {value} |");
@@ -54,6 +60,12 @@ fn limits_and_versions_are_stated() {
         format!("CHAIN_KEY_SEED = 0x{CHAIN_KEY_SEED:02x}"),
         format!("FINGERPRINT_ITERATIONS = {FINGERPRINT_ITERATIONS}"),
         format!("SCANNABLE_VERSION (0x{SCANNABLE_VERSION:02x})"),
+        format!("`MAX_BUNDLE_LEN` = {MAX_BUNDLE_LEN}"),
+        format!("`MAX_RATCHET_HEADER_LEN` = {MAX_RATCHET_HEADER_LEN}"),
+        format!("`MIN_CIPHERTEXT_LEN` = {MIN_CIPHERTEXT_LEN}"),
+        format!("`MAX_CIPHERTEXT_LEN` = {MAX_CIPHERTEXT_LEN}"),
+        format!("`MAX_RETIRED_BASE_KEYS` = {MAX_RETIRED_BASE_KEYS}"),
+        format!("`MAX_COMMIT_ATTEMPTS` = {MAX_COMMIT_ATTEMPTS}"),
     ] {
         assert!(doc.contains(&line), "PROTOCOL.md lacks `{line}`");
     }

@@ -208,7 +208,7 @@ impl CallOffer {
 impl Offer {
     fn from_fields(
         call_id: Vec<u8>,
-        suite: u32,
+        suite: u64,
         caller: &[u8],
         callee: &[u8],
         caller_ephemeral: &[u8],
@@ -228,13 +228,13 @@ impl Offer {
             caller: identity(caller)?,
             callee: identity(callee)?,
             caller_ephemeral: DhPublicKey::from_bytes(caller_ephemeral)
-                .map_err(|_| malformed("ephemeral key length"))?,
+                .map_err(|_| malformed("invalid ephemeral key"))?,
         })
     }
 
     fn encode_offer(&self) -> Vec<u8> {
         wire::CallOffer {
-            version: WIRE_VERSION,
+            version: WIRE_VERSION.into(),
             call_id: self.call_id.as_bytes().to_vec(),
             cipher_suite: self.suite.id().into(),
             caller_identity: self.caller.to_bytes().to_vec(),
@@ -246,7 +246,7 @@ impl Offer {
 
     fn encode_answer(&self, callee_ephemeral: &DhPublicKey) -> Vec<u8> {
         wire::CallAnswer {
-            version: WIRE_VERSION,
+            version: WIRE_VERSION.into(),
             call_id: self.call_id.as_bytes().to_vec(),
             cipher_suite: self.suite.id().into(),
             caller_identity: self.caller.to_bytes().to_vec(),
@@ -265,7 +265,10 @@ fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, CallError> {
     M::decode(bytes).map_err(|_| CallError::MalformedCallSignal { reason: "not protobuf" })
 }
 
-fn check_version(found: u32) -> Result<(), CallError> {
+fn check_version(found: u64) -> Result<(), CallError> {
+    // A version beyond 32 bits is refused as malformed, never truncated.
+    let found = u32::try_from(found)
+        .map_err(|_| CallError::MalformedCallSignal { reason: "version above 2^32 - 1" })?;
     if found == WIRE_VERSION {
         Ok(())
     } else {
@@ -285,7 +288,7 @@ fn parse_answer(bytes: &[u8]) -> Result<(Offer, DhPublicKey), CallError> {
         &message.caller_ephemeral,
     )?;
     let callee_ephemeral = DhPublicKey::from_bytes(&message.callee_ephemeral)
-        .map_err(|_| CallError::MalformedCallSignal { reason: "ephemeral key length" })?;
+        .map_err(|_| CallError::MalformedCallSignal { reason: "invalid ephemeral key" })?;
     Ok((offer, callee_ephemeral))
 }
 

@@ -9,7 +9,7 @@ use crate::proto::wire;
 use crate::protocol::WIRE_VERSION;
 
 /// The largest encoded bundle Sotto parses, in bytes.
-const MAX_BUNDLE_LEN: usize = 1024;
+use crate::protocol::MAX_BUNDLE_LEN;
 
 /// Why a prekey bundle was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,12 +83,13 @@ impl PreKeyBundle {
             return Err(BundleError::TooLarge { max: MAX_BUNDLE_LEN, found: bytes.len() });
         }
         let bundle = wire::PreKeyBundle::decode(bytes).map_err(|_| BundleError::Malformed)?;
-        if bundle.version != WIRE_VERSION {
-            return Err(BundleError::UnsupportedVersion {
-                expected: WIRE_VERSION,
-                found: bundle.version,
-            });
+        // Values beyond 32 bits are refused, never truncated.
+        let version = u32::try_from(bundle.version).map_err(|_| BundleError::Malformed)?;
+        if version != WIRE_VERSION {
+            return Err(BundleError::UnsupportedVersion { expected: WIRE_VERSION, found: version });
         }
+        let signed_prekey_id =
+            u32::try_from(bundle.signed_prekey_id).map_err(|_| BundleError::Malformed)?;
         let invalid = |field| move |source| BundleError::InvalidKey { field, source };
         let identity_key =
             IdentityKey::from_bytes(&bundle.identity_key).map_err(invalid("identity_key"))?;
@@ -97,15 +98,16 @@ impl PreKeyBundle {
                 BundleError::InvalidSignatureLength { found: bundle.signed_prekey_signature.len() }
             })?;
         let signed_prekey = SignedPreKeyPublic::new(
-            bundle.signed_prekey_id.into(),
+            signed_prekey_id.into(),
             DhPublicKey::from_bytes(&bundle.signed_prekey).map_err(invalid("signed_prekey"))?,
             signature,
         );
         let one_time_prekey = bundle
             .one_time_prekey
             .map(|one_time| {
+                let id = u32::try_from(one_time.id).map_err(|_| BundleError::Malformed)?;
                 DhPublicKey::from_bytes(&one_time.key)
-                    .map(|key| OneTimePreKeyPublic::new(one_time.id.into(), key))
+                    .map(|key| OneTimePreKeyPublic::new(id.into(), key))
                     .map_err(invalid("one_time_prekey"))
             })
             .transpose()?;
@@ -115,13 +117,13 @@ impl PreKeyBundle {
     /// Encodes the bundle (`wire.proto`, `PreKeyBundle`).
     pub fn to_bytes(&self) -> Vec<u8> {
         wire::PreKeyBundle {
-            version: WIRE_VERSION,
+            version: WIRE_VERSION.into(),
             identity_key: self.identity_key.to_bytes().to_vec(),
-            signed_prekey_id: self.signed_prekey.id.into(),
+            signed_prekey_id: u32::from(self.signed_prekey.id).into(),
             signed_prekey: self.signed_prekey.key.to_bytes().to_vec(),
             signed_prekey_signature: self.signed_prekey.signature().to_vec(),
             one_time_prekey: self.one_time_prekey.map(|one_time| wire::OneTimePreKey {
-                id: one_time.id.into(),
+                id: u32::from(one_time.id).into(),
                 key: one_time.key.to_bytes().to_vec(),
             }),
         }

@@ -14,14 +14,31 @@ use super::KeyError;
 pub struct DhPublicKey(PublicKey);
 
 impl DhPublicKey {
-    /// Parses a 32-byte X25519 public key.
+    /// Parses a 32-byte X25519 public key in its canonical encoding: the
+    /// u-coordinate below p = 2²⁵⁵ − 19, little-endian, so the top bit clear.
     ///
-    /// Every 32-byte string is an X25519 public key; weak (small-order) keys
-    /// are caught when a Diffie-Hellman with them gives an all-zero output.
+    /// X25519 itself reads any 32 bytes (masking the top bit and reducing
+    /// mod p), so 20 of the points have two encodings more; refusing those
+    /// keeps one byte form per key, as keys are compared and remembered by
+    /// their bytes. Weak (small-order) keys are caught when a
+    /// Diffie-Hellman with them gives an all-zero output.
     ///
     /// # Errors
-    /// [`KeyError::InvalidLength`] for lengths other than 32.
+    /// [`KeyError::InvalidLength`] for lengths other than 32,
+    /// [`KeyError::NonCanonical`] for an encoding with the top bit set or a
+    /// u-coordinate of p or more.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let key = Self::from_stored_bytes(bytes)?;
+        if !is_canonical_u(key.as_bytes()) {
+            return Err(KeyError::NonCanonical);
+        }
+        Ok(key)
+    }
+
+    /// Takes a key from a stored record, checking only its length: keys
+    /// were checked when they arrived, and records of earlier builds may
+    /// hold keys those accepted.
+    pub(crate) fn from_stored_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         let bytes: [u8; 32] = bytes
             .try_into()
             .map_err(|_| KeyError::InvalidLength { expected: 32, found: bytes.len() })?;
@@ -41,6 +58,19 @@ impl DhPublicKey {
     pub(crate) fn inner(&self) -> &PublicKey {
         &self.0
     }
+}
+
+/// Whether `bytes` (little-endian) is a u-coordinate below p = 2²⁵⁵ − 19.
+fn is_canonical_u(bytes: &[u8; 32]) -> bool {
+    let Some((&top, rest)) = bytes.split_last() else {
+        return false;
+    };
+    if top & 0x80 != 0 {
+        return false;
+    }
+    // Below 2²⁵⁵: at or above p only as 0x7f ff … ff (≥ 0xed).
+    let (&low, middle) = rest.split_first().unwrap_or((&0, &[]));
+    !(top == 0x7f && middle.iter().all(|&byte| byte == 0xff) && low >= 0xed)
 }
 
 impl From<PublicKey> for DhPublicKey {
@@ -158,6 +188,31 @@ pub(crate) fn diffie_hellman(
 mod tests {
     use super::*;
     use crate::rng::test_rng;
+
+    /// p = 2²⁵⁵ − 19 plus `add`, little-endian.
+    fn p_plus(add: u8) -> [u8; 32] {
+        let mut bytes = [0xff; 32];
+        bytes[0] = 0xed + add;
+        bytes[31] = 0x7f;
+        bytes
+    }
+
+    #[test]
+    fn only_canonical_encodings_parse() {
+        let mut below = p_plus(0);
+        below[0] = 0xec; // p − 1
+        assert!(DhPublicKey::from_bytes(&below).is_ok());
+        for add in [0, 1, 18] {
+            assert_eq!(DhPublicKey::from_bytes(&p_plus(add)), Err(KeyError::NonCanonical));
+        }
+        let generated = DhKeyPair::generate(&mut test_rng(4)).public().to_bytes();
+        let mut top = generated;
+        top[31] |= 0x80;
+        assert_eq!(DhPublicKey::from_bytes(&top), Err(KeyError::NonCanonical));
+        assert_eq!(DhPublicKey::from_bytes(&generated).map(|key| key.to_bytes()), Ok(generated));
+        // Records keep what they hold.
+        assert!(DhPublicKey::from_stored_bytes(&top).is_ok());
+    }
 
     #[test]
     fn both_sides_agree() {

@@ -31,14 +31,22 @@ pub const IDENTITY_KEY_LEN: usize = 32;
 pub struct IdentityKey([u8; IDENTITY_KEY_LEN]);
 
 impl IdentityKey {
-    /// Parses a 32-byte Ed25519 public key.
+    /// Parses a 32-byte Ed25519 public key (RFC 8032 §5.1.3) in its
+    /// canonical encoding: the bytes must be what the decoded point encodes
+    /// to, so that one key has one byte form (one trust record, one safety
+    /// number).
     ///
     /// # Errors
     /// [`KeyError::InvalidLength`] for other lengths, [`KeyError::InvalidPoint`]
-    /// if the bytes are not a point, [`KeyError::WeakKey`] for a small-order point.
+    /// if the bytes are not a point, [`KeyError::NonCanonical`] for a
+    /// y-coordinate of p or more or a sign bit on x = 0,
+    /// [`KeyError::WeakKey`] for a small-order point.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         let key = Self::from_stored_bytes(bytes)?;
-        key.decompress()?;
+        let point = key.decompress()?;
+        if point.to_edwards().compress().to_bytes() != key.0 {
+            return Err(KeyError::NonCanonical);
+        }
         Ok(key)
     }
 
@@ -180,6 +188,28 @@ impl fmt::Debug for IdentityKeyPair {
 mod tests {
     use super::*;
     use crate::rng::test_rng;
+
+    /// y = p + 3 (p = 2²⁵⁵ − 19), sign bit clear: the point y = 3 in a second
+    /// byte form.
+    const Y_P_PLUS_3: [u8; 32] = {
+        let mut bytes = [0xff; 32];
+        bytes[0] = 0xf0;
+        bytes[31] = 0x7f;
+        bytes
+    };
+
+    #[test]
+    fn only_canonical_encodings_parse() {
+        let mut canonical = [0u8; 32];
+        canonical[0] = 3;
+        // y = 3 is a point; its encoding as p + 3 decodes (RFC 8032 decoders
+        // that do not check y < p accept it) and is refused.
+        assert!(VerifyingKey::from_bytes(&Y_P_PLUS_3).is_ok(), "the premise");
+        assert_eq!(IdentityKey::from_bytes(&Y_P_PLUS_3), Err(KeyError::NonCanonical));
+        assert!(IdentityKey::from_bytes(&canonical).is_ok());
+        let generated = IdentityKeyPair::generate(&mut test_rng(5)).public();
+        assert_eq!(IdentityKey::from_bytes(generated.as_bytes()), Ok(generated));
+    }
 
     #[test]
     fn x25519_halves_of_the_map_agree() {

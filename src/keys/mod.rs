@@ -55,4 +55,10 @@ pub enum KeyError {
     /// the other side's secret.
     #[error("the key is a small-order (weak) point")]
     WeakKey,
+    /// The bytes encode a valid key, but not in its one canonical encoding
+    /// (an Ed25519 y-coordinate or an X25519 u-coordinate of p or more, a
+    /// sign or top bit that does not belong): one key would have two byte
+    /// forms, and two trust records or safety numbers.
+    #[error("the key is not in its canonical encoding")]
+    NonCanonical,
 }

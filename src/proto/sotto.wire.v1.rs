@@ -3,8 +3,8 @@
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Envelope {
     /// The wire version; 1 for this format. A receiver refuses any other value.
-    #[prost(uint32, tag = "1")]
-    pub version: u32,
+    #[prost(uint64, tag = "1")]
+    pub version: u64,
     #[prost(oneof = "envelope::Content", tags = "2, 3")]
     pub content: ::core::option::Option<envelope::Content>,
 }
@@ -28,12 +28,14 @@ pub struct RatchetHeader {
     /// The sender's current ratchet public key (X25519, 32 bytes).
     #[prost(bytes = "vec", tag = "1")]
     pub ratchet_key: ::prost::alloc::vec::Vec<u8>,
-    /// PN: the number of messages in the sender's previous sending chain.
-    #[prost(uint32, tag = "2")]
-    pub previous_counter: u32,
-    /// N: this message's index in the sender's current sending chain.
-    #[prost(uint32, tag = "3")]
-    pub counter: u32,
+    /// PN: the number of messages in the sender's previous sending chain
+    /// (below 2^32).
+    #[prost(uint64, tag = "2")]
+    pub previous_counter: u64,
+    /// N: this message's index in the sender's current sending chain (below
+    /// 2^32 - 1).
+    #[prost(uint64, tag = "3")]
+    pub counter: u64,
 }
 /// One Double Ratchet message.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -54,12 +56,13 @@ pub struct PreKeyMessage {
     /// The initiator's ephemeral X3DH key EK_A (X25519, 32 bytes).
     #[prost(bytes = "vec", tag = "2")]
     pub base_key: ::prost::alloc::vec::Vec<u8>,
-    /// The id of the responder's signed prekey the initiator used.
-    #[prost(uint32, tag = "3")]
-    pub signed_prekey_id: u32,
-    /// The id of the responder's one-time prekey, if the bundle had one.
-    #[prost(uint32, optional, tag = "4")]
-    pub one_time_prekey_id: ::core::option::Option<u32>,
+    /// The id of the responder's signed prekey the initiator used (a u32).
+    #[prost(uint64, tag = "3")]
+    pub signed_prekey_id: u64,
+    /// The id of the responder's one-time prekey, if the bundle had one (a
+    /// u32).
+    #[prost(uint64, optional, tag = "4")]
+    pub one_time_prekey_id: ::core::option::Option<u64>,
     /// The first ratchet message(s) of the session.
     #[prost(message, optional, tag = "5")]
     pub message: ::core::option::Option<RatchetMessage>,
@@ -68,14 +71,14 @@ pub struct PreKeyMessage {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PreKeyBundle {
     /// The bundle format version; 1 for this format.
-    #[prost(uint32, tag = "1")]
-    pub version: u32,
+    #[prost(uint64, tag = "1")]
+    pub version: u64,
     /// The device's identity key (Ed25519 public key, 32 bytes).
     #[prost(bytes = "vec", tag = "2")]
     pub identity_key: ::prost::alloc::vec::Vec<u8>,
-    /// The signed prekey's id.
-    #[prost(uint32, tag = "3")]
-    pub signed_prekey_id: u32,
+    /// The signed prekey's id (a u32).
+    #[prost(uint64, tag = "3")]
+    pub signed_prekey_id: u64,
     /// The signed prekey (X25519 public key, 32 bytes).
     #[prost(bytes = "vec", tag = "4")]
     pub signed_prekey: ::prost::alloc::vec::Vec<u8>,
@@ -91,9 +94,9 @@ pub struct PreKeyBundle {
 /// A one-time prekey's public half.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct OneTimePreKey {
-    /// The one-time prekey's id.
-    #[prost(uint32, tag = "1")]
-    pub id: u32,
+    /// The one-time prekey's id (a u32).
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
     /// The one-time prekey (X25519 public key, 32 bytes).
     #[prost(bytes = "vec", tag = "2")]
     pub key: ::prost::alloc::vec::Vec<u8>,
@@ -103,14 +106,14 @@ pub struct OneTimePreKey {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CallOffer {
     /// The format version; 1 for this format. A receiver refuses any other value.
-    #[prost(uint32, tag = "1")]
-    pub version: u32,
+    #[prost(uint64, tag = "1")]
+    pub version: u64,
     /// The call's id, as its signalling named it (1 to 255 bytes).
     #[prost(bytes = "vec", tag = "2")]
     pub call_id: ::prost::alloc::vec::Vec<u8>,
-    /// The SFrame cipher suite id (RFC 9605 §4.5) both directions use.
-    #[prost(uint32, tag = "3")]
-    pub cipher_suite: u32,
+    /// The SFrame cipher suite id (RFC 9605 §4.5, a u16) both directions use.
+    #[prost(uint64, tag = "3")]
+    pub cipher_suite: u64,
     /// The caller's identity key (Ed25519 public, 32 bytes).
     #[prost(bytes = "vec", tag = "4")]
     pub caller_identity: ::prost::alloc::vec::Vec<u8>,
@@ -127,14 +130,14 @@ pub struct CallOffer {
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CallAnswer {
     /// The format version; 1 for this format. A receiver refuses any other value.
-    #[prost(uint32, tag = "1")]
-    pub version: u32,
+    #[prost(uint64, tag = "1")]
+    pub version: u64,
     /// The offer's call id.
     #[prost(bytes = "vec", tag = "2")]
     pub call_id: ::prost::alloc::vec::Vec<u8>,
     /// The offer's cipher suite id.
-    #[prost(uint32, tag = "3")]
-    pub cipher_suite: u32,
+    #[prost(uint64, tag = "3")]
+    pub cipher_suite: u64,
     /// The caller's identity key, as the callee knows it (32 bytes).
     #[prost(bytes = "vec", tag = "4")]
     pub caller_identity: ::prost::alloc::vec::Vec<u8>,
@@ -163,20 +166,20 @@ pub struct CallSenderKey {
     #[prost(uint64, tag = "2")]
     pub epoch: u64,
     /// The sending participant's id in the call (below 2^16).
-    #[prost(uint32, tag = "3")]
-    pub participant: u32,
+    #[prost(uint64, tag = "3")]
+    pub participant: u64,
     /// The sender-key ratchet step (RFC 9605 §5.1) of `secret`: the number of
     /// joins since the sender picked its secret in this epoch. Below 2^8.
-    #[prost(uint32, tag = "4")]
-    pub step: u32,
+    #[prost(uint64, tag = "4")]
+    pub step: u64,
     /// The SFrame base key at that step: Nh bytes of the cipher suite (32 for
     /// the SHA-256 suites, 64 for the SHA-512 suites).
     #[prost(bytes = "vec", tag = "5")]
     pub secret: ::prost::alloc::vec::Vec<u8>,
-    /// The SFrame cipher suite id (RFC 9605 §4.5); must be the call's.
-    #[prost(uint32, tag = "6")]
-    pub cipher_suite: u32,
+    /// The SFrame cipher suite id (RFC 9605 §4.5, a u16); must be the call's.
+    #[prost(uint64, tag = "6")]
+    pub cipher_suite: u64,
     /// The format version; 1 for this format. A receiver refuses any other value.
-    #[prost(uint32, tag = "7")]
-    pub version: u32,
+    #[prost(uint64, tag = "7")]
+    pub version: u64,
 }

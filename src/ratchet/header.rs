@@ -8,10 +8,7 @@ use prost::Message;
 use super::RatchetError;
 use crate::keys::DhPublicKey;
 use crate::proto::wire;
-
-/// The largest encoded header a valid sender produces: a 32-byte key and two
-/// `u32` varints with their tags.
-pub(crate) const MAX_HEADER_LEN: usize = 2 + 32 + 2 * (1 + 5);
+use crate::protocol::MAX_RATCHET_HEADER_LEN;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
@@ -24,14 +21,14 @@ impl Header {
     pub(crate) fn encode(&self) -> Vec<u8> {
         wire::RatchetHeader {
             ratchet_key: self.ratchet_key.to_bytes().to_vec(),
-            previous_counter: self.previous_counter,
-            counter: self.counter,
+            previous_counter: self.previous_counter.into(),
+            counter: self.counter.into(),
         }
         .encode_to_vec()
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, RatchetError> {
-        if bytes.len() > MAX_HEADER_LEN {
+        if bytes.len() > MAX_RATCHET_HEADER_LEN {
             return Err(RatchetError::MalformedHeader);
         }
         let header =
@@ -39,8 +36,10 @@ impl Header {
         Ok(Self {
             ratchet_key: DhPublicKey::from_bytes(&header.ratchet_key)
                 .map_err(|_| RatchetError::MalformedHeader)?,
-            previous_counter: header.previous_counter,
-            counter: header.counter,
+            // A counter beyond 32 bits is refused, never truncated.
+            previous_counter: u32::try_from(header.previous_counter)
+                .map_err(|_| RatchetError::MalformedHeader)?,
+            counter: u32::try_from(header.counter).map_err(|_| RatchetError::MalformedHeader)?,
         })
     }
 }
@@ -57,8 +56,23 @@ mod tests {
             counter: u32::MAX,
         };
         let bytes = header.encode();
-        assert_eq!(bytes.len(), MAX_HEADER_LEN);
+        assert_eq!(bytes.len(), MAX_RATCHET_HEADER_LEN);
         assert_eq!(Header::decode(&bytes).unwrap(), header);
+    }
+
+    /// A counter of N + 2³² fits the length bound in a 5-byte varint; a
+    /// decoder that truncates to 32 bits would read it as N.
+    #[test]
+    fn counters_beyond_32_bits_are_refused_not_truncated() {
+        let wide = |previous_counter: u64, counter: u64| {
+            wire::RatchetHeader { ratchet_key: vec![3; 32], previous_counter, counter }
+                .encode_to_vec()
+        };
+        let five = 1u64 << 32 | 5;
+        assert!(wide(0, five).len() <= MAX_RATCHET_HEADER_LEN);
+        assert_eq!(Header::decode(&wide(0, five)), Err(RatchetError::MalformedHeader));
+        assert_eq!(Header::decode(&wide(five, 0)), Err(RatchetError::MalformedHeader));
+        assert!(Header::decode(&wide(u32::MAX.into(), 5)).is_ok());
     }
 
     #[test]

@@ -289,7 +289,7 @@ impl DoubleRatchet {
             .iter()
             .map(|chain| {
                 Ok(ReceivingChain {
-                    ratchet_key: DhPublicKey::from_bytes(&chain.ratchet_key)
+                    ratchet_key: DhPublicKey::from_stored_bytes(&chain.ratchet_key)
                         .map_err(invalid("receiving_chains.ratchet_key"))?,
                     chain_key: ChainKey::new(
                         record::secret32(&chain.chain_key, "receiving_chains.chain_key")?,
@@ -306,7 +306,7 @@ impl DoubleRatchet {
         let retired = state
             .retired_ratchet_keys
             .chunks_exact(32)
-            .map(|key| DhPublicKey::from_bytes(key).map_err(invalid("retired_ratchet_keys")))
+            .map(|key| DhPublicKey::from_stored_bytes(key).map_err(invalid("retired_ratchet_keys")))
             .collect::<Result<_, RecordError>>()?;
         let ratchet_secret = record::secret32(&state.ratchet_private_key, "ratchet_private_key")?;
         // Records of earlier builds of version 1 lack the public half: derive it.
@@ -315,13 +315,13 @@ impl DoubleRatchet {
         } else {
             DhKeyPair::from_stored(
                 &ratchet_secret,
-                DhPublicKey::from_bytes(&state.ratchet_public_key)
+                DhPublicKey::from_stored_bytes(&state.ratchet_public_key)
                     .map_err(invalid("ratchet_public_key"))?,
             )
         };
         let mut skipped = SkippedKeys::default();
         for key in &state.skipped_keys {
-            let ratchet_key = DhPublicKey::from_bytes(&key.ratchet_key)
+            let ratchet_key = DhPublicKey::from_stored_bytes(&key.ratchet_key)
                 .map_err(invalid("skipped_keys.ratchet_key"))?;
             let message_key = record::secret32(&key.message_key, "skipped_keys.message_key")?;
             skipped.extend(ratchet_key, vec![MessageKey::new(message_key, key.counter)]);

@@ -6,10 +6,7 @@ use prost::Message;
 use super::SessionError;
 use crate::keys::{DhPublicKey, IdentityKey, OneTimePreKeyId, SignedPreKeyId};
 use crate::proto::wire;
-use crate::protocol::{MAX_ENVELOPE_LEN, WIRE_VERSION};
-
-/// The length of a Poly1305 tag: the shortest possible ciphertext.
-const TAG_LEN: usize = 16;
+use crate::protocol::{MAX_CIPHERTEXT_LEN, MAX_ENVELOPE_LEN, MIN_CIPHERTEXT_LEN, WIRE_VERSION};
 
 pub(crate) struct RatchetMessage {
     pub(crate) header: Vec<u8>,
@@ -29,10 +26,22 @@ pub(crate) enum Envelope {
     Ratchet(RatchetMessage),
 }
 
+/// A wire value that must fit in 32 bits.
+fn wide_u32(value: u64, reason: &'static str) -> Result<u32, SessionError> {
+    u32::try_from(value).map_err(|_| SessionError::MalformedMessage { reason })
+}
+
 impl RatchetMessage {
     fn from_wire(message: wire::RatchetMessage) -> Result<Self, SessionError> {
-        if message.ciphertext.len() < TAG_LEN {
+        if message.ciphertext.len() < MIN_CIPHERTEXT_LEN {
             return Err(SessionError::MalformedMessage { reason: "ciphertext shorter than a tag" });
+        }
+        // A receiver refuses what no sender may send: a plaintext over
+        // MAX_PLAINTEXT_LEN, before any key is derived.
+        if message.ciphertext.len() > MAX_CIPHERTEXT_LEN {
+            return Err(SessionError::MalformedMessage {
+                reason: "ciphertext longer than the largest plaintext and its tag",
+            });
         }
         Ok(Self { header: message.header, ciphertext: message.ciphertext })
     }
@@ -52,10 +61,12 @@ impl Envelope {
         }
         let envelope = wire::Envelope::decode(bytes)
             .map_err(|_| SessionError::MalformedMessage { reason: "not a protobuf Envelope" })?;
-        if envelope.version != WIRE_VERSION {
+        // Values beyond 32 bits are refused, never truncated.
+        let version = wide_u32(envelope.version, "version above 2^32 - 1")?;
+        if version != WIRE_VERSION {
             return Err(SessionError::UnsupportedVersion {
                 expected: WIRE_VERSION,
-                found: envelope.version,
+                found: version,
             });
         }
         match envelope.content {
@@ -71,11 +82,17 @@ impl Envelope {
                 let message = prekey
                     .message
                     .ok_or(SessionError::MalformedMessage { reason: "no ratchet message" })?;
+                let signed_prekey_id =
+                    wide_u32(prekey.signed_prekey_id, "prekey id above 2^32 - 1")?;
+                let one_time_prekey_id = prekey
+                    .one_time_prekey_id
+                    .map(|id| wide_u32(id, "prekey id above 2^32 - 1"))
+                    .transpose()?;
                 Ok(Self::PreKey(Box::new(PreKeyMessage {
                     identity_key,
                     base_key,
-                    signed_prekey_id: prekey.signed_prekey_id.into(),
-                    one_time_prekey_id: prekey.one_time_prekey_id.map(Into::into),
+                    signed_prekey_id: signed_prekey_id.into(),
+                    one_time_prekey_id: one_time_prekey_id.map(Into::into),
                     message: RatchetMessage::from_wire(message)?,
                 })))
             }
@@ -89,11 +106,11 @@ impl Envelope {
             Self::PreKey(prekey) => wire::envelope::Content::PrekeyMessage(wire::PreKeyMessage {
                 identity_key: prekey.identity_key.to_bytes().to_vec(),
                 base_key: prekey.base_key.to_bytes().to_vec(),
-                signed_prekey_id: prekey.signed_prekey_id.into(),
-                one_time_prekey_id: prekey.one_time_prekey_id.map(Into::into),
+                signed_prekey_id: u32::from(prekey.signed_prekey_id).into(),
+                one_time_prekey_id: prekey.one_time_prekey_id.map(|id| u32::from(id).into()),
                 message: Some(prekey.message.to_wire()),
             }),
         };
-        wire::Envelope { version: WIRE_VERSION, content: Some(content) }.encode_to_vec()
+        wire::Envelope { version: WIRE_VERSION.into(), content: Some(content) }.encode_to_vec()
     }
 }

@@ -97,7 +97,7 @@ impl SessionState {
             local_identity: identity(&state.local_identity, "local_identity")?,
             remote_identity: identity(&state.remote_identity, "remote_identity")?,
             initiator: state.initiator,
-            base_key: DhPublicKey::from_bytes(&state.base_key)
+            base_key: DhPublicKey::from_stored_bytes(&state.base_key)
                 .map_err(|_| RecordError::InvalidField { field: "base_key" })?,
             pending_prekey: state.pending_prekey.map(|pending| PendingPreKey {
                 signed_prekey_id: pending.signed_prekey_id.into(),
@@ -461,7 +461,7 @@ impl SessionRecord {
             retired_base_keys: retired
                 .chunks_exact(32)
                 .map(|key| {
-                    DhPublicKey::from_bytes(key)
+                    DhPublicKey::from_stored_bytes(key)
                         .map_err(|_| RecordError::InvalidField { field: "retired_base_keys" })
                 })
                 .collect::<Result<_, _>>()?,

@@ -33,10 +33,13 @@ impl SenderKey {
             .map_err(|_| malformed("not a protobuf CallSenderKey"))?;
         // Wiped when dropped, whichever way this function returns.
         let secret = Zeroizing::new(core::mem::take(&mut message.secret));
-        if message.version != WIRE_VERSION {
+        // Values beyond their range are refused, never truncated.
+        let version =
+            u32::try_from(message.version).map_err(|_| malformed("version above 2^32 - 1"))?;
+        if version != WIRE_VERSION {
             return Err(CallError::UnsupportedSenderKeyVersion {
                 expected: WIRE_VERSION,
-                found: message.version,
+                found: version,
             });
         }
         let found_call = CallId::new(core::mem::take(&mut message.call_id))
@@ -73,11 +76,11 @@ impl SenderKey {
         record::encode(&wire::CallSenderKey {
             call_id: call_id.as_bytes().to_vec(),
             epoch: key.id.epoch.0,
-            participant: u32::from(key.id.participant.0),
-            step: u32::from(key.id.step),
+            participant: u64::from(key.id.participant.0),
+            step: u64::from(key.id.step),
             secret: key.base_key.expose_secret().to_vec(),
-            cipher_suite: u32::from(suite.id()),
-            version: WIRE_VERSION,
+            cipher_suite: u64::from(suite.id()),
+            version: WIRE_VERSION.into(),
         })
     }
 }

@@ -1,0 +1,253 @@
+//! Trust holds on every path: one test per finding of the adversarial
+//! review of 2026-12 (numbered as in the issue), each of which failed on
+//! the tree before the fix. The store-at-rest findings (3) are in
+//! `tests/sqlite_store.rs`, the bounded work (5) in `tests/forged.rs`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    reason = "tests: a failure is the test failing"
+)]
+
+mod common;
+
+use common::{
+    Manager, WireHeader, WireRatchetMessage, bundle, deliver, envelope, establish, header,
+    identity, is_duplicate, manager, manager_with_identity, prekey_message, send, snapshot,
+    with_prekey_message,
+};
+use prost::Message as _;
+use sotto::keys::PreKeyBundle;
+use sotto::protocol::{MAX_PLAINTEXT_LEN, MAX_PREVIOUS_SESSIONS, MAX_RETIRED_BASE_KEYS};
+use sotto::ratchet::RatchetError;
+use sotto::session::{Address, SessionError};
+use sotto::store::{IdentityStore, PeerIdentity};
+
+/// Decrypts `message` at `to` and expects a refusal that changes nothing.
+fn refused(to: &Manager, from: &Address, message: &[u8]) -> SessionError {
+    let before = snapshot(to, from);
+    let error = match to.decrypt(from, message) {
+        Ok(decrypted) => panic!("accepted: {:?}", String::from_utf8_lossy(decrypted.plaintext())),
+        Err(error) => error,
+    };
+    assert_eq!(snapshot(to, from), before, "{error:?} changed the store");
+    error
+}
+
+/// Finding 1: after the user trusts a peer's new identity key, whoever
+/// still holds the old identity and its session can no longer make its
+/// messages decrypt, nor bring the old session back.
+#[test]
+fn a_session_with_an_identity_no_longer_trusted_decrypts_nothing() {
+    let alice = manager("alice", 1);
+    let old_bob = manager("bob", 2);
+    establish(&alice, &old_bob);
+    // Bob reinstalls (or the phone with the old key is stolen): same
+    // address, new identity.
+    let new_bob = manager_with_identity("bob", identity(3), 3);
+    let new_bundle = bundle(&new_bob, 1, Some(7));
+    let in_flight = old_bob.encrypt(alice.address(), b"sent before the reinstall").unwrap();
+    alice.trust_identity(old_bob.address(), new_bob.identity_key().unwrap(), false).unwrap();
+
+    let later = old_bob.encrypt(alice.address(), b"the old key, still talking").unwrap();
+    for message in [&in_flight, &later] {
+        let error = refused(&alice, old_bob.address(), message);
+        assert!(
+            matches!(error, SessionError::NoSession | SessionError::UntrustedIdentity { .. }),
+            "{error:?}"
+        );
+    }
+    // Nothing was promoted: Alice talks to the real (new) Bob.
+    alice.process_bundle(new_bob.address(), &new_bundle).unwrap();
+    send(&alice, &new_bob, b"hello new Bob");
+    send(&new_bob, &alice, b"hello");
+    refused(&alice, old_bob.address(), &later);
+}
+
+/// Finding 2: a first message decrypted before the user verified someone
+/// must not commit after it and replace the verified key.
+#[test]
+fn a_pending_first_message_cannot_overwrite_a_verified_identity() {
+    let bob = manager("bob", 4);
+    let impostor = manager("alice", 5);
+    let real_alice = identity(6).public();
+    impostor.process_bundle(bob.address(), &bundle(&bob, 1, Some(1))).unwrap();
+    let first = impostor.encrypt(bob.address(), b"hi, it's Alice").unwrap();
+
+    let pending = bob.decrypt(impostor.address(), &first).unwrap();
+    // Meanwhile the user compares safety numbers with the real Alice.
+    bob.trust_identity(impostor.address(), real_alice, true).unwrap();
+    let error = pending.commit().unwrap_err();
+    assert!(matches!(error, SessionError::StaleDecryption), "{error:?}");
+    assert_eq!(
+        bob.store().peer_identity(impostor.address()).unwrap(),
+        Some(PeerIdentity { key: real_alice, verified: true })
+    );
+    // Decrypted again, it is refused for its identity.
+    let error = refused(&bob, impostor.address(), &first);
+    assert!(matches!(error, SessionError::UntrustedIdentity { .. }), "{error:?}");
+}
+
+/// Finding 4: a first message without a one-time prekey, replayed after
+/// its session was pushed out by newer ones, must not start a session again.
+#[test]
+fn a_replayed_first_message_of_a_dropped_session_is_a_duplicate() {
+    let alice = manager("alice", 7);
+    let bob = manager("bob", 8);
+    alice.process_bundle(bob.address(), &bundle(&bob, 1, None)).unwrap();
+    let first = alice.encrypt(bob.address(), b"the first").unwrap();
+    deliver(&bob, alice.address(), &first, b"the first");
+    // Alice starts MAX_PREVIOUS_SESSIONS + 1 newer sessions: the first one is
+    // no longer kept.
+    for n in 0..=MAX_PREVIOUS_SESSIONS {
+        alice.process_bundle(bob.address(), &bundle(&bob, 1, None)).unwrap();
+        let message = alice.encrypt(bob.address(), format!("newer {n}").as_bytes()).unwrap();
+        deliver(&bob, alice.address(), &message, format!("newer {n}").as_bytes());
+    }
+    let error = refused(&bob, alice.address(), &first);
+    assert!(is_duplicate(&error), "{error:?}");
+}
+
+/// Finding 4, the window that remains: only the last MAX_RETIRED_BASE_KEYS
+/// dropped sessions are remembered.
+#[test]
+fn the_retired_base_keys_are_bounded() {
+    let alice = manager("alice", 9);
+    let bob = manager("bob", 10);
+    // One signed prekey throughout: rotating it would end the window too.
+    let bundle = bundle(&bob, 1, None);
+    let mut firsts = Vec::new();
+    for n in 0..(MAX_PREVIOUS_SESSIONS + 1 + MAX_RETIRED_BASE_KEYS + 1) {
+        alice.process_bundle(bob.address(), &bundle).unwrap();
+        let message = alice.encrypt(bob.address(), format!("session {n}").as_bytes()).unwrap();
+        deliver(&bob, alice.address(), &message, format!("session {n}").as_bytes());
+        firsts.push(message);
+    }
+    // The newest dropped one is remembered; the oldest is past the bound:
+    // its replay starts a session again (and shows its plaintext again).
+    let newest_dropped = &firsts[firsts.len() - 1 - MAX_PREVIOUS_SESSIONS - 1];
+    assert!(is_duplicate(&refused(&bob, alice.address(), newest_dropped)));
+    let replayed = bob.decrypt(alice.address(), &firsts[0]).unwrap();
+    assert_eq!(replayed.plaintext(), b"session 0");
+}
+
+/// Finding 6: one identity key, one byte form. `f0ff…ff7f` encodes y = p + 3,
+/// the same point as y = 3.
+#[test]
+fn a_non_canonical_identity_key_is_refused_wherever_it_enters() {
+    let mut non_canonical = [0xff; 32];
+    non_canonical[0] = 0xf0;
+    non_canonical[31] = 0x7f;
+    let alice = manager("alice", 11);
+    let bob = manager("bob", 12);
+    alice.process_bundle(bob.address(), &bundle(&bob, 1, Some(1))).unwrap();
+    let first = alice.encrypt(bob.address(), b"hi").unwrap();
+    let tampered =
+        with_prekey_message(&first, |prekey| prekey.identity_key = non_canonical.to_vec());
+    let error = refused(&bob, alice.address(), &tampered);
+    assert!(
+        matches!(error, SessionError::MalformedMessage { reason: "invalid identity key" }),
+        "{error:?}"
+    );
+    let mut wire = common::WireBundle::decode(bundle(&bob, 2, None).as_slice()).unwrap();
+    wire.identity_key = non_canonical.to_vec();
+    assert!(PreKeyBundle::from_bytes(&wire.encode_to_vec()).is_err());
+    assert!(sotto::keys::IdentityKey::from_bytes(&non_canonical).is_err());
+}
+
+/// Finding 7: a receiver enforces the sender's plaintext limit, before any
+/// key is derived.
+#[test]
+fn a_ciphertext_over_the_plaintext_limit_is_refused_unopened() {
+    let alice = manager("alice", 13);
+    let bob = manager("bob", 14);
+    establish(&alice, &bob);
+    let message = alice.encrypt(bob.address(), b"small").unwrap();
+    let mut wire = envelope(&message);
+    let Some(common::WireContent::Ratchet(ref mut ratchet)) = wire.content else {
+        panic!("a ratchet message");
+    };
+    ratchet.ciphertext = vec![0x42; MAX_PLAINTEXT_LEN + 1 + 16];
+    let error = refused(&bob, alice.address(), &wire.encode_to_vec());
+    assert!(matches!(error, SessionError::MalformedMessage { .. }), "{error:?}");
+    deliver(&bob, alice.address(), &message, b"small");
+}
+
+/// Finding 7: a counter of N + 2³² in a 5-byte varint is refused, not
+/// read as N.
+#[test]
+fn a_counter_beyond_32_bits_is_refused_not_truncated() {
+    let alice = manager("alice", 15);
+    let bob = manager("bob", 16);
+    establish(&alice, &bob);
+    let message = alice.encrypt(bob.address(), b"counted").unwrap();
+    let mut wire = envelope(&message);
+    let Some(common::WireContent::Ratchet(ref mut ratchet)) = wire.content else {
+        panic!("a ratchet message");
+    };
+    let original = WireHeader::decode(ratchet.header.as_slice()).unwrap();
+    let mut wide = WideHeader::decode(ratchet.header.as_slice()).unwrap();
+    wide.counter = u64::from(original.counter) + (1 << 32);
+    ratchet.header = wide.encode_to_vec();
+    let error = refused(&bob, alice.address(), &wire.encode_to_vec());
+    assert!(matches!(error, SessionError::Ratchet(RatchetError::MalformedHeader)), "{error:?}");
+    deliver(&bob, alice.address(), &message, b"counted");
+}
+
+/// `RatchetHeader` with 64-bit counters, to write values a sender never
+/// sends.
+#[derive(Clone, PartialEq, prost::Message)]
+struct WideHeader {
+    #[prost(bytes = "vec", tag = "1")]
+    ratchet_key: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    previous_counter: u64,
+    #[prost(uint64, tag = "3")]
+    counter: u64,
+}
+
+/// Finding 8: the `.proto` files state what the signature covers.
+#[test]
+fn the_proto_files_state_what_the_signed_prekey_signature_covers() {
+    for file in ["wire.proto", "storage.proto"] {
+        let text = std::fs::read_to_string(format!("{}/proto/{file}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+        assert!(text.contains("\"Sotto signed prekey v1\""), "{file} omits the label");
+        assert!(text.contains("(u32, big-endian)"), "{file} omits the id");
+    }
+}
+
+/// Finding 9: a first message is matched only against sessions the peer
+/// started, and decrypts only in the session its base key started. A
+/// prekey message carrying Bob's own base key (from a session Bob started)
+/// around a real message of Alice's is no repeat.
+#[test]
+fn a_repeat_is_matched_only_among_the_sessions_the_peer_started() {
+    let alice = manager("alice", 17);
+    let bob = manager("bob", 18);
+    // Bob starts a session with Alice (Bob is its initiator)...
+    bob.process_bundle(alice.address(), &bundle(&alice, 1, None)).unwrap();
+    let bobs_first = bob.encrypt(alice.address(), b"from Bob").unwrap();
+    let bobs_base_key = prekey_message(&bobs_first).base_key;
+    deliver(&alice, bob.address(), &bobs_first, b"from Bob");
+    // ...and Alice answers in it.
+    let answer = alice.encrypt(bob.address(), b"answer").unwrap();
+    let inner = match envelope(&answer).content {
+        Some(common::WireContent::Ratchet(message)) => message,
+        other => panic!("a ratchet message, not {other:?}"),
+    };
+    // A forged prekey message from "Alice" with Bob's own base key.
+    let mut forged = prekey_message(&bobs_first);
+    forged.identity_key = alice.identity_key().unwrap().to_bytes().to_vec();
+    forged.base_key = bobs_base_key;
+    forged.message = Some(WireRatchetMessage { ..inner });
+    let forged =
+        common::WireEnvelope { version: 1, content: Some(common::WireContent::PreKey(forged)) }
+            .encode_to_vec();
+    refused(&bob, alice.address(), &forged);
+    deliver(&bob, alice.address(), &answer, b"answer");
+    assert_eq!(header(&answer).counter, 0);
+}
