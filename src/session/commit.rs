@@ -146,6 +146,16 @@ impl<S: ProtocolStore> core::fmt::Debug for Decrypted<'_, S> {
 #[must_use = "nothing is stored until the batch is committed"]
 pub struct DecryptBatch<'a, S: ProtocolStore, R: CryptoRng> {
     manager: &'a SessionManager<S, R>,
+    pending: PendingBatch,
+}
+
+/// The decryptions of a batch so far, owned: the form of [`DecryptBatch`]
+/// for callers that cannot keep its borrow of the manager (bindings).
+/// [`SessionManager::decrypt_in_batch`] adds to it and
+/// [`SessionManager::commit_batch`] commits it.
+#[must_use = "nothing is stored until the batch is committed"]
+#[derive(Default)]
+pub struct PendingBatch {
     /// Per address: the generation loaded first, and the change so far.
     changes: HashMap<Address, (Option<u64>, Change)>,
     /// One-time prekeys the batch's first messages consume.
@@ -153,30 +163,10 @@ pub struct DecryptBatch<'a, S: ProtocolStore, R: CryptoRng> {
     decrypted: usize,
 }
 
-impl<'a, S: ProtocolStore, R: CryptoRng> DecryptBatch<'a, S, R> {
-    pub(super) fn new(manager: &'a SessionManager<S, R>) -> Self {
-        Self { manager, changes: HashMap::new(), consumed: HashSet::new(), decrypted: 0 }
-    }
-
-    /// Decrypts a message from `address`, on top of the batch's earlier
-    /// messages from it.
-    ///
-    /// # Errors
-    /// As [`SessionManager::decrypt`]; the batch is unchanged.
-    pub fn decrypt(&mut self, address: &Address, message: &[u8]) -> Result<Vec<u8>, SessionError> {
-        if !self.changes.contains_key(address) {
-            let loaded = self.manager.store().load_session(address)?;
-            let expected = loaded.as_ref().map(SessionRecord::generation);
-            self.changes.insert(address.clone(), (expected, Change::new(loaded, None)));
-        }
-        let (_, change) = self.changes.get_mut(address).ok_or(SessionError::NoSession)?;
-        let before = change.consumed.len();
-        let plaintext =
-            self.manager.decrypt_into(address, change, message, Some(&self.consumed))?;
-        self.consumed.extend(change.consumed.get(before..).unwrap_or_default().iter().copied());
-        change.decrypted += 1;
-        self.decrypted += 1;
-        Ok(plaintext)
+impl PendingBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// How many messages the batch decrypted.
@@ -189,14 +179,30 @@ impl<'a, S: ProtocolStore, R: CryptoRng> DecryptBatch<'a, S, R> {
         self.decrypted == 0
     }
 
-    /// Stores the state every decrypted message leads to, in one store
-    /// transaction.
-    ///
-    /// # Errors
-    /// [`SessionError::StaleDecryption`] if any address of the batch was
-    /// written since the batch first loaded it (nothing is stored: decrypt
-    /// the messages again), or a store error (nothing is stored).
-    pub fn commit(self) -> Result<(), SessionError> {
+    /// Decrypts a message from `address` through `manager`, on top of the
+    /// batch's earlier messages from it.
+    pub(super) fn decrypt<S: ProtocolStore, R: CryptoRng>(
+        &mut self,
+        manager: &SessionManager<S, R>,
+        address: &Address,
+        message: &[u8],
+    ) -> Result<Vec<u8>, SessionError> {
+        if !self.changes.contains_key(address) {
+            let loaded = manager.store().load_session(address)?;
+            let expected = loaded.as_ref().map(SessionRecord::generation);
+            self.changes.insert(address.clone(), (expected, Change::new(loaded, None)));
+        }
+        let (_, change) = self.changes.get_mut(address).ok_or(SessionError::NoSession)?;
+        let before = change.consumed.len();
+        let plaintext = manager.decrypt_into(address, change, message, Some(&self.consumed))?;
+        self.consumed.extend(change.consumed.get(before..).unwrap_or_default().iter().copied());
+        change.decrypted += 1;
+        self.decrypted += 1;
+        Ok(plaintext)
+    }
+
+    /// Commits the batch to `store` in one transaction.
+    pub(super) fn commit<S: ProtocolStore>(self, store: &S) -> Result<(), SessionError> {
         let commits: Vec<StoreCommit> = self
             .changes
             .into_iter()
@@ -206,15 +212,65 @@ impl<'a, S: ProtocolStore, R: CryptoRng> DecryptBatch<'a, S, R> {
         if commits.is_empty() {
             return Ok(());
         }
-        commit_all(self.manager.store(), &commits)
+        commit_all(store, &commits)
+    }
+}
+
+impl core::fmt::Debug for PendingBatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingBatch")
+            .field("addresses", &self.changes.len())
+            .field("decrypted", &self.decrypted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, S: ProtocolStore, R: CryptoRng> DecryptBatch<'a, S, R> {
+    pub(super) fn new(manager: &'a SessionManager<S, R>) -> Self {
+        Self { manager, pending: PendingBatch::new() }
+    }
+
+    /// Decrypts a message from `address`, on top of the batch's earlier
+    /// messages from it.
+    ///
+    /// # Errors
+    /// As [`SessionManager::decrypt`]; the batch is unchanged.
+    pub fn decrypt(&mut self, address: &Address, message: &[u8]) -> Result<Vec<u8>, SessionError> {
+        self.pending.decrypt(self.manager, address, message)
+    }
+
+    /// How many messages the batch decrypted.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether the batch decrypted no message.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Stores the state every decrypted message leads to, in one store
+    /// transaction.
+    ///
+    /// # Errors
+    /// [`SessionError::StaleDecryption`] if any address of the batch was
+    /// written since the batch first loaded it (nothing is stored: decrypt
+    /// the messages again), or a store error (nothing is stored; decrypt
+    /// them again too).
+    pub fn commit(self) -> Result<(), SessionError> {
+        self.pending.commit(self.manager.store())
+    }
+
+    /// The owned decryptions, to continue with
+    /// [`SessionManager::decrypt_in_batch`] and
+    /// [`SessionManager::commit_batch`].
+    pub fn into_pending(self) -> PendingBatch {
+        self.pending
     }
 }
 
 impl<S: ProtocolStore, R: CryptoRng> core::fmt::Debug for DecryptBatch<'_, S, R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("DecryptBatch")
-            .field("addresses", &self.changes.len())
-            .field("decrypted", &self.decrypted)
-            .finish_non_exhaustive()
+        f.debug_struct("DecryptBatch").field("pending", &self.pending).finish_non_exhaustive()
     }
 }

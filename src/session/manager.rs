@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rand_core::CryptoRng;
 
-use super::commit::{DecryptBatch, Decrypted, PendingCommit};
+use super::commit::{DecryptBatch, Decrypted, PendingBatch, PendingCommit};
 use super::envelope::{Envelope, PreKeyMessage, RatchetMessage};
 use super::locks::AddressLocks;
 use super::record::{PendingPreKey, SessionState};
@@ -509,6 +509,29 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
     /// for a device catching up with many queued messages.
     pub fn batch(&self) -> DecryptBatch<'_, S, R> {
         DecryptBatch::new(self)
+    }
+
+    /// Decrypts a message from `address` into `batch`, as
+    /// [`DecryptBatch::decrypt`] does.
+    ///
+    /// # Errors
+    /// As [`DecryptBatch::decrypt`].
+    pub fn decrypt_in_batch(
+        &self,
+        batch: &mut PendingBatch,
+        address: &Address,
+        message: &[u8],
+    ) -> Result<Vec<u8>, SessionError> {
+        batch.decrypt(self, address, message)
+    }
+
+    /// Commits `batch` in one store transaction, as [`DecryptBatch::commit`]
+    /// does.
+    ///
+    /// # Errors
+    /// As [`DecryptBatch::commit`].
+    pub fn commit_batch(&self, batch: PendingBatch) -> Result<(), SessionError> {
+        batch.commit(&self.store)
     }
 
     /// Applies the changes of a decrypted message, as [`Decrypted::commit`]

@@ -85,7 +85,7 @@ mod manager;
 mod record;
 
 pub use address::{Address, AddressError, DeviceId};
-pub use commit::{DecryptBatch, Decrypted, PendingCommit};
+pub use commit::{DecryptBatch, Decrypted, PendingBatch, PendingCommit};
 pub use error::SessionError;
 pub use manager::SessionManager;
 pub use record::SessionRecord;
