@@ -64,6 +64,17 @@ pub const MESSAGE_KEYS_INFO: &[u8] = b"Sotto message keys v1";
 /// and store in one chain (the specification's `MAX_SKIP`).
 pub const MAX_SKIP: u32 = 1000;
 
+/// How many chain steps one DH ratchet step (two X25519 and a key
+/// generation) counts as in a received message's work budget: about what it
+/// costs, measured (`benches/session.rs`, "forged message").
+pub const DH_RATCHET_WORK: u32 = 300;
+
+/// The most work one received message may cost before its tag is checked,
+/// in chain steps (one HMAC each), across every session it is tried in: one
+/// DH ratchet step and `MAX_SKIP + 1` chain steps, what the costliest honest
+/// message needs. A forged message therefore costs no more than that.
+pub const MAX_DECRYPT_WORK: u32 = DH_RATCHET_WORK + MAX_SKIP + 1;
+
 /// The most skipped message keys one session keeps; past it the oldest are
 /// dropped (and their messages can no longer be decrypted).
 pub const MAX_SKIPPED_KEYS: usize = 2000;

@@ -831,3 +831,33 @@ fn the_calls_section_states_every_constant() {
     let line = format!("`WIRE_VERSION` = {WIRE_VERSION}");
     assert!(doc.contains(&line), "the calls section lacks `{line}`");
 }
+
+/// docs/PROTOCOL.md §9.3: nothing of a group call is stored, so no stored
+/// state brings back a counter under an old key. A participant that lost
+/// its state (a restart) makes a new secret: the same KID and counter give
+/// another frame, the others refuse the second secret for a KID they hold,
+/// and it rejoins under a new participant id.
+#[test]
+fn a_participant_that_restarts_reuses_no_nonce() {
+    let (mut alice, mut bob) = pair();
+    let before = alice.encrypt(META, b"frame").unwrap();
+    assert_eq!(bob.decrypt(META, &before).unwrap(), b"frame");
+
+    // Alice's app restarts: the same call, participant id and epoch.
+    let mut restarted = join(A, Epoch::ZERO);
+    let after = restarted.encrypt(META, b"frame").unwrap();
+    assert_eq!(restarted.key_id(), GroupKeyId::new(Epoch::ZERO, A, 0));
+    assert_eq!(after[..3], before[..3], "the same header: KID 0x100 and counter 0");
+    assert_ne!(after, before, "under another key");
+    // Bob still holds her old key for that KID and refuses a second one.
+    assert!(matches!(
+        bob.receive_sender_key(A, &restarted.sender_key_message()),
+        Err(CallError::StaleStep { .. })
+    ));
+    assert!(bob.decrypt(META, &after).is_err());
+    // Under a new participant id it joins as a newcomer.
+    let mut again = join(D, Epoch::ZERO);
+    admit(&mut [&mut bob], &mut again);
+    let frame = again.encrypt(META, b"back").unwrap();
+    assert_eq!(bob.decrypt(META, &frame).unwrap(), b"back");
+}

@@ -251,3 +251,86 @@ fn a_repeat_is_matched_only_among_the_sessions_the_peer_started() {
     deliver(&bob, alice.address(), &answer, b"answer");
     assert_eq!(header(&answer).counter, 0);
 }
+
+/// Counts the key pairs a decryption draws: one per DH ratchet step it
+/// computes.
+struct CountingRng {
+    inner: chacha20::ChaCha20Rng,
+    draws: usize,
+}
+
+impl rand_core::TryRng for CountingRng {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        self.inner.try_next_u32()
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        self.inner.try_next_u64()
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.draws += 1;
+        self.inner.try_fill_bytes(dst)
+    }
+}
+
+impl rand_core::TryCryptoRng for CountingRng {}
+
+/// A forged message whose header names a ratchet key the receiver does not
+/// know, with `counter`: every kept session could take it for a DH ratchet
+/// step.
+fn forged(counter: u32) -> Vec<u8> {
+    let header = WideHeader {
+        ratchet_key: {
+            let mut key = [0x5a; 32];
+            key[31] = 0x1a;
+            key.to_vec()
+        },
+        previous_counter: 999,
+        counter: counter.into(),
+    };
+    common::WireEnvelope {
+        version: 1,
+        content: Some(common::WireContent::Ratchet(WireRatchetMessage {
+            header: header.encode_to_vec(),
+            ciphertext: vec![0x17; 116],
+        })),
+    }
+    .encode_to_vec()
+}
+
+/// Finding 5: the work one forged message costs is bounded across the
+/// sessions it is tried in (one DH ratchet step and MAX_SKIP chain steps),
+/// not multiplied by them.
+#[test]
+fn a_forged_message_costs_at_most_one_honest_message_of_work() {
+    use sotto::protocol::{DH_RATCHET_WORK, MAX_DECRYPT_WORK, MAX_SKIP};
+    let alice = manager("alice", 19);
+    let bob = manager("bob", 20);
+    let bundle = bundle(&bob, 1, None);
+    // Bob keeps a current session and MAX_PREVIOUS_SESSIONS earlier ones.
+    for n in 0..=MAX_PREVIOUS_SESSIONS {
+        alice.process_bundle(bob.address(), &bundle).unwrap();
+        let first = alice.encrypt(bob.address(), format!("session {n}").as_bytes()).unwrap();
+        deliver(&bob, alice.address(), &first, format!("session {n}").as_bytes());
+    }
+    let record =
+        || sotto::store::SessionStore::load_session(bob.store(), alice.address()).unwrap().unwrap();
+    let draws = |counter| {
+        let mut rng = CountingRng { inner: common::rng(21), draws: 0 };
+        let error = record().decrypt(&forged(counter), &mut rng).unwrap_err();
+        assert!(
+            matches!(error, SessionError::Ratchet(RatchetError::AuthenticationFailed)),
+            "{error:?}"
+        );
+        rng.draws
+    };
+    // With the most chain steps, one session's DH step fits the budget.
+    assert_eq!(draws(MAX_SKIP), 1);
+    // With none, as many DH steps as the budget holds, not one per session.
+    let fit = usize::try_from(MAX_DECRYPT_WORK / (DH_RATCHET_WORK + 1)).unwrap();
+    assert_eq!(draws(0), fit.min(MAX_PREVIOUS_SESSIONS + 1));
+    assert!(fit <= MAX_PREVIOUS_SESSIONS, "the budget must bind before the sessions run out");
+}

@@ -44,20 +44,47 @@ impl ChainKey {
         Ok(message_key)
     }
 
-    /// Moves a copy of this chain to message `counter`: returns that
-    /// message's key, the chain after it, and the keys skipped on the way.
+    /// Moves a copy of this chain to message `counter`, computing only the
+    /// chain keys on the way (`CK' = HMAC(CK, 0x02)`, one HMAC a step): the
+    /// keys of the skipped messages are derived from them by
+    /// [`CatchUp::skipped_keys`] only once the message authenticated, so a
+    /// forged message costs half the work.
     ///
     /// # Errors
     /// [`RatchetError::TooFarAhead`] when more than [`MAX_SKIP`] keys would
     /// be skipped, [`RatchetError::DuplicateMessage`] when `counter` is
     /// behind the chain.
-    pub(crate) fn catch_up(
-        &self,
-        counter: u32,
-    ) -> Result<(MessageKey, ChainKey, Vec<MessageKey>), RatchetError> {
-        let (mut chain, skipped) = self.skip_to(counter)?;
+    pub(crate) fn catch_up(&self, counter: u32) -> Result<CatchUp, RatchetError> {
+        let skip = self.skip_count(counter)?;
+        let mut chain = self.clone();
+        let mut skipped = Vec::with_capacity(usize::try_from(skip).unwrap_or(0));
+        while chain.counter < counter {
+            skipped.push(chain.clone());
+            chain.step()?;
+        }
         let message_key = chain.next_message_key()?;
-        Ok((message_key, chain, skipped))
+        Ok(CatchUp { message_key, chain, skipped })
+    }
+
+    /// How many keys reaching message `counter` skips.
+    ///
+    /// # Errors
+    /// As [`catch_up`](Self::catch_up).
+    pub(crate) fn skip_count(&self, counter: u32) -> Result<u32, RatchetError> {
+        let skip =
+            counter.checked_sub(self.counter).ok_or(RatchetError::DuplicateMessage { counter })?;
+        if skip > MAX_SKIP {
+            return Err(RatchetError::TooFarAhead { skip, max: MAX_SKIP });
+        }
+        Ok(skip)
+    }
+
+    /// `CK' = HMAC(CK, 0x02)`, without the message key.
+    fn step(&mut self) -> Result<(), RatchetError> {
+        let next_counter = self.counter.checked_add(1).ok_or(RatchetError::CounterExhausted)?;
+        self.key = mac_bytes(&hmac_sha256(&self.key), &[CHAIN_KEY_SEED]);
+        self.counter = next_counter;
+        Ok(())
     }
 
     /// Moves a copy of this chain to message `counter` without using it,
@@ -66,17 +93,38 @@ impl ChainKey {
         &self,
         counter: u32,
     ) -> Result<(ChainKey, Vec<MessageKey>), RatchetError> {
-        let skip =
-            counter.checked_sub(self.counter).ok_or(RatchetError::DuplicateMessage { counter })?;
-        if skip > MAX_SKIP {
-            return Err(RatchetError::TooFarAhead { skip, max: MAX_SKIP });
-        }
+        self.skip_count(counter)?;
         let mut chain = self.clone();
         let mut skipped = Vec::new();
         while chain.counter < counter {
             skipped.push(chain.next_message_key()?);
         }
         Ok((chain, skipped))
+    }
+}
+
+/// A chain moved ahead to one message ([`ChainKey::catch_up`]): the
+/// message's key, the chain after it, and the chain keys of the messages
+/// skipped on the way, oldest first.
+pub(crate) struct CatchUp {
+    pub(crate) message_key: MessageKey,
+    pub(crate) chain: ChainKey,
+    skipped: Vec<ChainKey>,
+}
+
+impl CatchUp {
+    /// The keys of the skipped messages, oldest first: `MK = HMAC(CK, 0x01)`
+    /// of each skipped chain key.
+    pub(crate) fn skipped_keys(&self) -> Vec<MessageKey> {
+        self.skipped
+            .iter()
+            .map(|chain| {
+                MessageKey::new(
+                    mac_bytes(&hmac_sha256(&chain.key), &[MESSAGE_KEY_SEED]),
+                    chain.counter,
+                )
+            })
+            .collect()
     }
 }
 
@@ -95,7 +143,8 @@ mod tests {
         let start = ChainKey::new(Zeroizing::new([9; 32]), 0);
         let mut stepped = start.clone();
         let keys: Vec<_> = (0..5).map(|_| stepped.next_message_key().unwrap()).collect();
-        let (key, chain, skipped) = start.catch_up(4).unwrap();
+        let caught = start.catch_up(4).unwrap();
+        let (key, chain, skipped) = (&caught.message_key, &caught.chain, caught.skipped_keys());
         assert_eq!(key.as_bytes(), keys[4].as_bytes());
         assert_eq!(chain.counter(), 5);
         assert_eq!(chain.as_bytes(), stepped.as_bytes());

@@ -31,7 +31,8 @@ use skipped::SkippedKeys;
 use crate::keys::{DhKeyPair, DhPublicKey, DhSeed, SeedSource};
 use crate::proto::storage;
 use crate::protocol::{
-    MAX_PLAINTEXT_LEN, MAX_RECEIVING_CHAINS, MAX_RETIRED_RATCHET_KEYS, MAX_SKIPPED_KEYS,
+    DH_RATCHET_WORK, MAX_DECRYPT_WORK, MAX_PLAINTEXT_LEN, MAX_RECEIVING_CHAINS,
+    MAX_RETIRED_RATCHET_KEYS, MAX_SKIP, MAX_SKIPPED_KEYS,
 };
 use crate::record::{self, RecordError};
 use crate::x3dh::{AssociatedData, SharedKey};
@@ -69,6 +70,13 @@ pub enum RatchetError {
     /// The peer's ratchet key is a small-order point.
     #[error("the peer's ratchet key is non-contributory")]
     NonContributory,
+    /// The message was not tried in this session: trying it in the sessions
+    /// before took the work one received message may cost
+    /// ([`MAX_DECRYPT_WORK`](crate::protocol::MAX_DECRYPT_WORK)). The first
+    /// session tried always has enough, so this is never a message's only
+    /// error.
+    #[error("the message's work budget is spent")]
+    WorkLimit,
     /// The plaintext is larger than Sotto sends in one message.
     #[error("the plaintext is {found} bytes, more than the limit of {max}")]
     PlaintextTooLarge {
@@ -77,6 +85,33 @@ pub enum RatchetError {
         /// The plaintext's length.
         found: usize,
     },
+}
+
+/// What one received message may make the receiver compute before a tag
+/// tells whether it is authentic, in chain steps (one HMAC each), a DH
+/// ratchet step counted as [`DH_RATCHET_WORK`] of them: shared by every
+/// session the message is tried in, so that a forged message costs at most
+/// what the costliest honest one does (a DH ratchet step and [`MAX_SKIP`]
+/// chain steps), whatever the number of sessions.
+///
+/// [`MAX_SKIP`]: crate::protocol::MAX_SKIP
+#[derive(Debug)]
+pub(crate) struct WorkBudget(u32);
+
+impl WorkBudget {
+    /// A full budget: [`MAX_DECRYPT_WORK`].
+    pub(crate) fn new() -> Self {
+        Self(MAX_DECRYPT_WORK)
+    }
+
+    /// Takes `cost` from the budget.
+    ///
+    /// # Errors
+    /// [`RatchetError::WorkLimit`] (and nothing taken) if less is left.
+    fn spend(&mut self, cost: u32) -> Result<(), RatchetError> {
+        self.0 = self.0.checked_sub(cost).ok_or(RatchetError::WorkLimit)?;
+        Ok(())
+    }
 }
 
 /// A chain of the peer's messages, identified by their ratchet key.
@@ -171,13 +206,14 @@ impl DoubleRatchet {
 
     /// Decrypts a message (§3.5 `RatchetDecrypt`), changing nothing unless
     /// it authenticates; a DH ratchet step draws its new key pair from
-    /// `seeds`.
+    /// `seeds`, and the work before the tag is checked comes out of `budget`.
     pub(crate) fn decrypt<S: SeedSource + ?Sized>(
         &mut self,
         ad: &AssociatedData,
         header_bytes: &[u8],
         ciphertext: &[u8],
         seeds: &mut S,
+        budget: &mut WorkBudget,
     ) -> Result<Vec<u8>, RatchetError> {
         let header = Header::decode(header_bytes)?;
         let chain = self.receiving.iter().position(|c| c.ratchet_key == header.ratchet_key);
@@ -187,12 +223,13 @@ impl DoubleRatchet {
             chain.and_then(|index| Some((index, self.receiving.get(index)?)))
             && header.counter >= receiving.chain_key.counter()
         {
-            let (message_key, chain_key, skipped) = receiving.chain_key.catch_up(header.counter)?;
-            let plaintext = message_key.decrypt(ciphertext, ad, header_bytes)?;
+            budget.spend(receiving.chain_key.skip_count(header.counter)?.saturating_add(1))?;
+            let caught = receiving.chain_key.catch_up(header.counter)?;
+            let plaintext = caught.message_key.decrypt(ciphertext, ad, header_bytes)?;
+            self.skipped.extend(header.ratchet_key, caught.skipped_keys());
             if let Some(receiving) = self.receiving.get_mut(index) {
-                receiving.chain_key = chain_key;
+                receiving.chain_key = caught.chain;
             }
-            self.skipped.extend(header.ratchet_key, skipped);
             return Ok(plaintext);
         }
 
@@ -207,24 +244,33 @@ impl DoubleRatchet {
             return Err(RatchetError::DuplicateMessage { counter: header.counter });
         }
 
-        // A new ratchet key: the peer has heard from us and turned the DH ratchet.
-        let mut old_chain = None;
-        if let Some(current) = self.receiving.front()
-            && header.previous_counter > current.chain_key.counter()
-        {
-            old_chain = Some(current.chain_key.skip_to(header.previous_counter)?);
+        // A new ratchet key: the peer has heard from us and turned the DH
+        // ratchet. The bounds are checked first; the newest chain is skipped
+        // to PN only once the message authenticated (its keys do not key
+        // this message).
+        let old_chain_ends = self
+            .receiving
+            .front()
+            .filter(|current| header.previous_counter > current.chain_key.counter())
+            .map(|current| current.chain_key.skip_count(header.previous_counter))
+            .transpose()?;
+        if header.counter > MAX_SKIP {
+            return Err(RatchetError::TooFarAhead { skip: header.counter, max: MAX_SKIP });
         }
+        budget.spend(DH_RATCHET_WORK.saturating_add(header.counter).saturating_add(1))?;
         let step = root_key::step(&self.root_key, &self.ratchet_key, &header.ratchet_key, seeds)?;
-        let (message_key, receiving, skipped) = step.receiving.catch_up(header.counter)?;
-        let plaintext = message_key.decrypt(ciphertext, ad, header_bytes)?;
+        let caught = step.receiving.catch_up(header.counter)?;
+        let plaintext = caught.message_key.decrypt(ciphertext, ad, header_bytes)?;
 
-        if let (Some((chain_key, old_skipped)), Some(current)) =
-            (old_chain, self.receiving.front_mut())
+        if old_chain_ends.is_some()
+            && let Some(current) = self.receiving.front_mut()
         {
+            let (chain_key, old_skipped) = current.chain_key.skip_to(header.previous_counter)?;
             current.chain_key = chain_key;
             self.skipped.extend(current.ratchet_key, old_skipped);
         }
-        self.skipped.extend(header.ratchet_key, skipped);
+        self.skipped.extend(header.ratchet_key, caught.skipped_keys());
+        let receiving = caught.chain;
         self.previous_counter = self.sending.counter();
         self.sending = step.sending;
         self.ratchet_key = step.ratchet_key;
@@ -353,10 +399,11 @@ impl ResponderStart {
     ) -> Result<(DoubleRatchet, Vec<u8>), RatchetError> {
         let header = Header::decode(header_bytes)?;
         let step = root_key::step(&self.root_key, &self.ratchet_key, &header.ratchet_key, seeds)?;
-        let (message_key, receiving, skipped) = step.receiving.catch_up(header.counter)?;
-        let plaintext = message_key.decrypt(ciphertext, ad, header_bytes)?;
+        let caught = step.receiving.catch_up(header.counter)?;
+        let plaintext = caught.message_key.decrypt(ciphertext, ad, header_bytes)?;
         let mut skipped_keys = SkippedKeys::default();
-        skipped_keys.extend(header.ratchet_key, skipped);
+        skipped_keys.extend(header.ratchet_key, caught.skipped_keys());
+        let receiving = caught.chain;
         let ratchet = DoubleRatchet {
             root_key: step.root_key,
             ratchet_key: step.ratchet_key,

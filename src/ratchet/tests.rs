@@ -44,11 +44,23 @@ impl Pair {
     }
 
     fn bob_reads(&mut self, message: &Encrypted) -> Result<Vec<u8>, RatchetError> {
-        self.bob.decrypt(&self.ad, &message.header, &message.ciphertext, &mut self.rng)
+        self.bob.decrypt(
+            &self.ad,
+            &message.header,
+            &message.ciphertext,
+            &mut self.rng,
+            &mut WorkBudget::new(),
+        )
     }
 
     fn alice_reads(&mut self, message: &Encrypted) -> Result<Vec<u8>, RatchetError> {
-        self.alice.decrypt(&self.ad, &message.header, &message.ciphertext, &mut self.rng)
+        self.alice.decrypt(
+            &self.ad,
+            &message.header,
+            &message.ciphertext,
+            &mut self.rng,
+            &mut WorkBudget::new(),
+        )
     }
 }
 
@@ -115,9 +127,21 @@ fn a_failed_decryption_changes_nothing() {
             let mut tampered = message.ciphertext.clone();
             tampered[position] ^= 0x40;
             let result = if which == 0 {
-                pair.bob.decrypt(&pair.ad, &message.header, &tampered, &mut pair.rng)
+                pair.bob.decrypt(
+                    &pair.ad,
+                    &message.header,
+                    &tampered,
+                    &mut pair.rng,
+                    &mut WorkBudget::new(),
+                )
             } else {
-                pair.alice.decrypt(&pair.ad, &message.header, &tampered, &mut pair.rng)
+                pair.alice.decrypt(
+                    &pair.ad,
+                    &message.header,
+                    &tampered,
+                    &mut pair.rng,
+                    &mut WorkBudget::new(),
+                )
             };
             assert_eq!(result, Err(RatchetError::AuthenticationFailed));
         }
@@ -125,9 +149,21 @@ fn a_failed_decryption_changes_nothing() {
         let last = header.len() - 1;
         header[last] ^= 1;
         let result = if which == 0 {
-            pair.bob.decrypt(&pair.ad, &header, &message.ciphertext, &mut pair.rng)
+            pair.bob.decrypt(
+                &pair.ad,
+                &header,
+                &message.ciphertext,
+                &mut pair.rng,
+                &mut WorkBudget::new(),
+            )
         } else {
-            pair.alice.decrypt(&pair.ad, &header, &message.ciphertext, &mut pair.rng)
+            pair.alice.decrypt(
+                &pair.ad,
+                &header,
+                &message.ciphertext,
+                &mut pair.rng,
+                &mut WorkBudget::new(),
+            )
         };
         assert!(result.is_err());
     }

@@ -13,7 +13,7 @@ use super::envelope::{Envelope, PreKeyMessage, RatchetMessage};
 use crate::keys::{DhPublicKey, IdentityKey, OneTimePreKeyId, SeedSource, SignedPreKeyId};
 use crate::proto::storage;
 use crate::protocol::{MAX_PREVIOUS_SESSIONS, MAX_RETIRED_BASE_KEYS, RECORD_VERSION};
-use crate::ratchet::{DoubleRatchet, RatchetError};
+use crate::ratchet::{DoubleRatchet, RatchetError, WorkBudget};
 use crate::record::{self, RecordError};
 use crate::x3dh::AssociatedData;
 
@@ -346,7 +346,9 @@ impl SessionRecord {
         }
         .ok_or(SessionError::NoSession)?;
         let ad = state.associated_data();
-        let plaintext = state.ratchet.decrypt(&ad, &message.header, &message.ciphertext, seeds)?;
+        let mut budget = WorkBudget::new();
+        let plaintext =
+            state.ratchet.decrypt(&ad, &message.header, &message.ciphertext, seeds, &mut budget)?;
         // The peer has heard from us: stop repeating X3DH.
         state.pending_prekey = None;
         if let Candidate::Previous(index) = candidate {
@@ -379,9 +381,18 @@ impl SessionRecord {
             .chain(self.previous.iter_mut().enumerate().map(|(i, s)| (Candidate::Previous(i), s)))
             .filter(|(_, state)| admits(state));
         let mut decrypted = None;
+        // One budget for every session tried: a forged message costs what
+        // one honest message may, however many sessions the record keeps.
+        let mut budget = WorkBudget::new();
         for (candidate, state) in candidates {
             let ad = state.associated_data();
-            match state.ratchet.decrypt(&ad, &message.header, &message.ciphertext, seeds) {
+            match state.ratchet.decrypt(
+                &ad,
+                &message.header,
+                &message.ciphertext,
+                seeds,
+                &mut budget,
+            ) {
                 Ok(plaintext) => {
                     state.pending_prekey = None;
                     decrypted = Some((candidate, plaintext));

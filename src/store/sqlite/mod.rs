@@ -976,6 +976,9 @@ impl ProtocolStore for SqliteStore {
     /// [`StoreError::Backend`] if the database failed. Either way nothing
     /// was written.
     fn commit(&self, commits: &[StoreCommit]) -> Result<(), StoreError> {
+        if commits.is_empty() {
+            return Ok(());
+        }
         match self.commit_inner(commits) {
             Ok(()) => Ok(()),
             Err(CommitError::Conflict(address)) => Err(StoreError::Conflict { address }),

@@ -296,3 +296,40 @@ fn the_store_is_send_and_sync() {
     assert_send_sync::<SqliteStore>();
     assert_send_sync::<StorageKey>();
 }
+
+/// Past MAX_SEALS values under one storage key every write is refused, with
+/// nothing written; a rekey starts the new key's count at 0.
+#[test]
+fn the_seal_limit_is_enforced_and_a_rekey_resets_it() {
+    let db = TempDb::new("seal-limit");
+    let (store, message) = first_message(&db.0);
+    {
+        // Bring the count to just below the limit, as 2³² writes would.
+        let inner = store.inner();
+        let mut state = rows::StoreState::load(&inner.connection, &inner.sealer).unwrap();
+        state.seals = rows::MAX_SEALS - 3;
+        state.save(&inner.connection, &inner.sealer).unwrap();
+    }
+    let prekey = OneTimePreKey::generate(50.into(), &mut crate::rng::test_rng(50));
+    // Saving the state took one; one prekey and the state: the last two.
+    store.save_one_time_prekey(&prekey).unwrap();
+    let refused = store
+        .save_one_time_prekey(&OneTimePreKey::generate(51.into(), &mut crate::rng::test_rng(51)));
+    let Err(StoreError::Backend(error)) = refused else { panic!("{refused:?}") };
+    assert!(matches!(
+        error.downcast_ref::<SqliteStoreError>(),
+        Some(SqliteStoreError::SealLimitReached { max }) if *max == rows::MAX_SEALS
+    ));
+    assert!(store.one_time_prekey(51.into()).unwrap().is_none(), "nothing written");
+    store.rekey(&StorageKey::from_bytes(&[0x6B; 32])).unwrap();
+    store
+        .save_one_time_prekey(&OneTimePreKey::generate(51.into(), &mut crate::rng::test_rng(51)))
+        .unwrap();
+    drop(store);
+    let store = SqliteStore::open(&db.0, &StorageKey::from_bytes(&[0x6B; 32])).unwrap();
+    let inner = store.inner();
+    let state = rows::StoreState::load(&inner.connection, &inner.sealer).unwrap();
+    assert!(state.seals < 100, "{} seals after the rekey", state.seals);
+    drop(inner);
+    handle_and_check(store, &message);
+}
