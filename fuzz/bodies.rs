@@ -24,13 +24,16 @@ use std::sync::OnceLock;
 
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sotto::call::{CallId, Epoch, GroupCall, ParticipantId};
+use sotto::call::{CallId, CallOffer, Epoch, GroupCall, OutgoingCall, ParticipantId};
 use sotto::keys::{IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
 use sotto::media::{
     BaseKey, CipherSuite, Counter, KeyId, SframeError, SframeHeader, SframeReceiver, SframeSender,
 };
 use sotto::session::{Address, SessionManager, SessionRecord};
-use sotto::store::{InMemoryStore, PeerIdentity, SessionStore};
+use sotto::store::{
+    InMemoryStore, OneTimePreKeyStore, PeerIdentity, PeerIdentityWrite, ProtocolStore,
+    SessionStore, SignedPreKeyStore, StoreCommit,
+};
 
 /// A session manager with a deterministic generator.
 pub type Manager = SessionManager<InMemoryStore, ChaCha20Rng>;
@@ -440,6 +443,86 @@ pub fn group_frame(data: &[u8]) {
     }
 }
 
+/// Alice and Bob with a DM session, for the 1:1 call bodies.
+fn callers() -> &'static (Manager, Manager) {
+    static CALLERS: OnceLock<(Manager, Manager)> = OnceLock::new();
+    CALLERS.get_or_init(|| {
+        let alice = alice();
+        let (bob, bundle) = bob();
+        alice.process_bundle(&bob_address(), &bundle).unwrap();
+        let first = alice.encrypt(&bob_address(), b"hi").unwrap();
+        bob.decrypt(&alice_address(), &first).unwrap().commit().unwrap();
+        (alice, bob)
+    })
+}
+
+/// The offer and the answer of a 1:1 call from Alice to Bob, made from
+/// fixed ephemeral keys: the seeds of the call bodies.
+pub fn call_signals() -> (Vec<u8>, Vec<u8>) {
+    let (alice, bob) = callers();
+    let (caller, callee) = (alice.identity_key().unwrap(), bob.identity_key().unwrap());
+    let (_, offer) =
+        OutgoingCall::offer(call_id(), CipherSuite::Aes128GcmSha256_128, caller, callee, &mut rng(0x44))
+            .unwrap();
+    let parsed = CallOffer::parse(&offer, &caller, &callee).unwrap();
+    let (_, answer) = parsed.accept(&mut rng(0x55)).unwrap();
+    (offer, answer)
+}
+
+/// Target `call_offer`: any bytes as a call offer from Alice, at Bob. A
+/// parsed offer names the session's identities, accepting it makes a call
+/// whose answer Alice's side can tell apart, and a second acceptance of the
+/// same bytes is refused as a replay.
+pub fn call_offer(data: &[u8]) {
+    let (alice, bob) = callers();
+    let Ok(offer) = bob.parse_call_offer(&alice_address(), data) else {
+        return;
+    };
+    assert!(offer.names(&alice.identity_key().unwrap(), &bob.identity_key().unwrap()));
+    let ephemeral = offer.caller_ephemeral();
+    match bob.accept_call(&alice_address(), offer) {
+        Ok((mut call, answer)) => {
+            assert!(!answer.is_empty());
+            let frame = call.encrypt(b"", b"frame").unwrap();
+            assert!(call.decrypt(b"", &frame).is_err(), "a side heard its own frame");
+            let again = bob.parse_call_offer(&alice_address(), data).unwrap();
+            assert_eq!(again.caller_ephemeral(), ephemeral);
+            assert!(bob.accept_call(&alice_address(), again).is_err(), "an offer accepted twice");
+        }
+        Err(error) => assert!(
+            matches!(
+                error,
+                sotto::session::SessionError::Call(
+                    sotto::call::CallError::WeakEphemeralKey | sotto::call::CallError::ReplayedOffer
+                )
+            ),
+            "{error:?}"
+        ),
+    }
+}
+
+/// Target `call_answer`: any bytes as the answer to Alice's offer (made
+/// from fixed ephemeral keys). A refused answer gives the call back
+/// unchanged: the seed's own answer still completes it afterwards.
+pub fn call_answer(data: &[u8]) {
+    let (alice, bob) = callers();
+    let (caller, callee) = (alice.identity_key().unwrap(), bob.identity_key().unwrap());
+    let (calling, _) =
+        OutgoingCall::offer(call_id(), CipherSuite::Aes128GcmSha256_128, caller, callee, &mut rng(0x44))
+            .unwrap();
+    let (_, answer) = call_signals();
+    match calling.receive_answer(data) {
+        Ok(call) => {
+            let (send, receive) = call.into_keys();
+            assert_ne!(send.base_key().expose_secret(), receive.base_key().expose_secret());
+        }
+        Err(refused) => {
+            let call = refused.into_call();
+            assert!(call.receive_answer(&answer).is_ok(), "a refused answer spoiled the call");
+        }
+    }
+}
+
 /// A message in flight in the `two_parties` body.
 struct InFlight {
     bytes: Vec<u8>,
@@ -457,18 +540,101 @@ struct Direction {
 /// At most this many sends per party per input, well below `MAX_SKIP`.
 const MAX_SENDS: u32 = 48;
 
-/// Target `two_parties`: Alice has processed Bob's bundle; the bytes are a
-/// script of sends, deliveries, drops, reorders, tamperings, replays and
-/// uncommitted decryptions between them. Every untampered message
-/// delivered decrypts exactly once, to what was sent; a tampered one is
-/// refused or, if the change did not alter what is authenticated,
-/// counts as its delivery; a replay is refused; an uncommitted decryption
-/// leaves the message to decrypt again.
+/// What every `two_parties` input starts from, made once per process (key
+/// generation and X3DH would otherwise dominate each run): the two
+/// identities, Bob's prekeys, and the encoded session records of a pair
+/// where Alice has processed Bob's bundle, and of a pair that has
+/// exchanged a message each way.
+struct Start {
+    alice: IdentityKeyPair,
+    bob: IdentityKeyPair,
+    signed: SignedPreKey,
+    one_time: Vec<OneTimePreKey>,
+    /// Alice's record after processing the bundle.
+    fresh: Vec<u8>,
+    /// Alice's and Bob's records after a message each way.
+    established: (Vec<u8>, Vec<u8>),
+}
+
+fn start() -> &'static Start {
+    static START: OnceLock<Start> = OnceLock::new();
+    START.get_or_init(|| {
+        let alice = alice();
+        let (bob, bundle) = bob();
+        let (a, b) = (alice_address(), bob_address());
+        let one_time = [100, 101]
+            .into_iter()
+            .filter_map(|id| bob.store().one_time_prekey(id.into()).unwrap())
+            .collect();
+        alice.process_bundle(&b, &bundle).unwrap();
+        let record = |manager: &Manager, peer: &Address| {
+            manager.store().load_session(peer).unwrap().unwrap().to_bytes().to_vec()
+        };
+        let fresh = record(&alice, &b);
+        let first = alice.encrypt(&b, b"hello").unwrap();
+        bob.decrypt(&a, &first).unwrap().commit().unwrap();
+        let reply = bob.encrypt(&a, b"hi").unwrap();
+        alice.decrypt(&b, &reply).unwrap().commit().unwrap();
+        Start {
+            alice: IdentityKeyPair::from_seed(&[1; 32]),
+            bob: IdentityKeyPair::from_seed(&[2; 32]),
+            signed: bob.store().signed_prekey(1.into()).unwrap().unwrap(),
+            one_time,
+            fresh,
+            established: (record(&alice, &b), record(&bob, &a)),
+        }
+    })
+}
+
+/// A manager for `address` with `identity`, holding `record` for `peer`
+/// (whose identity is `peer_identity`), and generator seed `seed`.
+fn restored(
+    address: Address,
+    identity: &IdentityKeyPair,
+    seed: u8,
+    session: Option<(&Address, &[u8], &IdentityKeyPair)>,
+) -> Manager {
+    let store = InMemoryStore::new(identity.clone());
+    if let Some((peer, record, peer_identity)) = session {
+        let record = SessionRecord::from_bytes(record).unwrap();
+        let identity = PeerIdentity { key: peer_identity.public(), verified: false };
+        store
+            .commit(&[StoreCommit::new(peer.clone(), None, record)
+                .with_peer_identity(PeerIdentityWrite::FirstUse(identity))])
+            .unwrap();
+    }
+    SessionManager::with_rng(address, store, rng(seed))
+}
+
+/// Target `two_parties`: Alice has processed Bob's bundle (or, if the
+/// first byte is odd, the two have exchanged a message each way); the
+/// other bytes are a script of sends, deliveries, drops, reorders,
+/// tamperings, replays, uncommitted decryptions and trust decisions
+/// between them. Every untampered message delivered decrypts exactly once,
+/// to what was sent; a tampered one is refused or, if the change did not
+/// alter what is authenticated, counts as its delivery; a replay (a first
+/// message's included) is refused; an uncommitted decryption leaves the
+/// message to decrypt again; a trust decision makes every decryption not
+/// yet committed stale, and keeps the sessions of the key it keeps.
 pub fn two_parties(data: &[u8]) {
-    let alice = alice();
-    let (bob, bundle) = bob();
+    let start = start();
     let (a, b) = (alice_address(), bob_address());
-    alice.process_bundle(&b, &bundle).unwrap();
+    let (established, data) = data.split_first().map_or((false, data), |(first, rest)| (first & 1 == 1, rest));
+    let (alice, bob) = if established {
+        (
+            restored(a.clone(), &start.alice, 0x11, Some((&b, &start.established.0, &start.bob))),
+            restored(b.clone(), &start.bob, 0x22, Some((&a, &start.established.1, &start.alice))),
+        )
+    } else {
+        (
+            restored(a.clone(), &start.alice, 0x11, Some((&b, &start.fresh, &start.bob))),
+            restored(b.clone(), &start.bob, 0x22, None),
+        )
+    };
+    bob.store().save_signed_prekey(&start.signed).unwrap();
+    for prekey in &start.one_time {
+        bob.store().save_one_time_prekey(prekey).unwrap();
+    }
     let mut directions = [Direction::default(), Direction::default()];
     let mut script = data.iter().copied().take(512);
     while let Some(op) = script.next() {
@@ -478,7 +644,7 @@ pub fn two_parties(data: &[u8]) {
         let direction = &mut directions[side];
         let arg = usize::from(script.next().unwrap_or(0));
         let index = if direction.queue.is_empty() { 0 } else { arg % direction.queue.len() };
-        match (op >> 1) % 6 {
+        match (op >> 1) % 7 {
             // Send.
             0 => {
                 if direction.sent >= MAX_SENDS {
@@ -522,6 +688,19 @@ pub fn two_parties(data: &[u8]) {
                     let message = direction.queue.remove(index);
                     direction.delivered.push(message.bytes);
                 }
+            }
+            // A trust decision that keeps the key (the user verified it)
+            // while a decryption is pending: the pending commit is stale,
+            // and the message decrypts again afterwards.
+            5 if !direction.queue.is_empty() => {
+                let message = &direction.queue[index];
+                let pending = to.decrypt(from_address, &message.bytes).unwrap();
+                to.trust_identity(from_address, from.identity_key().unwrap(), true).unwrap();
+                assert!(
+                    matches!(pending.commit(), Err(sotto::session::SessionError::StaleDecryption)),
+                    "a decryption committed over a trust decision"
+                );
+                assert!(to.peer_identity(from_address).unwrap().is_some_and(|peer| peer.verified));
             }
             // Replay a delivered message, or decrypt one in flight without committing.
             _ => {

@@ -18,7 +18,7 @@ cd "$(dirname "$0")"
 seconds=${1:-600}
 shift || true
 all=(envelope prekey_message ratchet_message bundle session_record sframe_header
-     sframe_frame call_sender_key group_frame two_parties)
+     sframe_frame call_sender_key call_offer call_answer group_frame two_parties)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 
 CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1} nice -n 19 cargo +nightly fuzz build -O

@@ -27,7 +27,7 @@ use sotto::store::PeerIdentity;
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 10] = [
+const TARGETS: [(&str, Body); 12] = [
     ("envelope", bodies::envelope),
     ("prekey_message", bodies::prekey_message),
     ("ratchet_message", bodies::ratchet_message),
@@ -36,6 +36,8 @@ const TARGETS: [(&str, Body); 10] = [
     ("sframe_header", bodies::sframe_header),
     ("sframe_frame", bodies::sframe_frame),
     ("call_sender_key", bodies::call_sender_key),
+    ("call_offer", bodies::call_offer),
+    ("call_answer", bodies::call_answer),
     ("group_frame", bodies::group_frame),
     ("two_parties", bodies::two_parties),
 ];
@@ -113,14 +115,19 @@ fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         keyed(2, &group.two_rekeyed),
     ];
 
-    // Scripts (see `bodies::two_parties`): op byte, argument byte. Even ops
-    // are Alice's, odd ones Bob's; (op >> 1) % 6: 0 send, 1–2 deliver,
-    // 3 drop, 4 tamper, 5 replay or uncommitted decrypt.
+    // Scripts (see `bodies::two_parties`): a first byte (odd: start from an
+    // established pair), then op byte, argument byte. Even ops are Alice's,
+    // odd ones Bob's; (op >> 1) % 7: 0 send, 1–2 deliver, 3 drop, 4 tamper,
+    // 5 trust decision over a pending decryption, 6 replay or uncommitted
+    // decrypt.
     let scripts = vec![
-        vec![0, 0, 2, 0, 1, 0, 3, 0, 0, 1, 0, 2, 4, 1, 2, 0],
-        vec![0, 0, 0, 1, 0, 2, 4, 2, 2, 0, 10, 0, 1, 5, 3, 0, 11, 0],
-        vec![0, 0, 0, 1, 6, 0, 2, 0, 8, 7, 1, 2, 0, 3, 0, 1, 0, 9, 0, 3],
+        vec![0, 0, 0, 2, 0, 1, 0, 3, 0, 0, 1, 0, 2, 4, 1, 2, 0],
+        vec![0, 0, 0, 0, 1, 0, 2, 4, 2, 2, 0, 12, 0, 1, 5, 3, 0, 13, 0],
+        vec![0, 0, 0, 0, 1, 6, 0, 2, 0, 8, 7, 1, 2, 0, 3, 0, 1, 0, 9, 0, 3],
+        vec![1, 0, 0, 1, 0, 0, 1, 10, 0, 11, 1, 2, 0, 3, 1, 12, 0, 13, 0],
+        vec![1, 1, 0, 1, 1, 0, 0, 11, 0, 4, 0, 2, 0, 3, 1, 1, 0, 0, 0, 10, 1, 2, 0],
     ];
+    let (offer, answer) = bodies::call_signals();
 
     let mut envelopes = vec![first.clone(), without_one_time.clone()];
     envelopes.extend(conversation.undelivered.iter().cloned());
@@ -133,6 +140,8 @@ fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         ("sframe_header", headers),
         ("sframe_frame", bodies::frame_seeds()),
         ("call_sender_key", sender_keys),
+        ("call_offer", vec![offer.clone(), answer.clone()]),
+        ("call_answer", vec![answer, offer]),
         ("group_frame", group.frames.clone()),
         ("two_parties", scripts),
     ]
