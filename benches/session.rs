@@ -31,7 +31,7 @@ mod floor;
 mod sotto_dm;
 
 use floor::{Floor, MESSAGE};
-use sotto_dm::{Steady, alice, bob, established_managers, setup, setup_input};
+use sotto_dm::{Forged, Steady, alice, bob, established_managers, setup, setup_input};
 
 /// The same message through the managers and an in-memory store (record
 /// decode and encode included).
@@ -68,6 +68,11 @@ fn criterion_benches(c: &mut Criterion) {
     group.bench_function("DH ratchet turn, both ways", |b| b.iter(|| turning.turn_both_ways()));
     group
         .bench_function("floor: DH ratchet turn, both ways", |b| b.iter(|| floor.turn_both_ways()));
+    let mut forged = Forged::new();
+    let far = forged.far.clone();
+    group.bench_function("forged message, N = MAX_SKIP, 5 sessions", |b| {
+        b.iter(|| forged.try_message(&far))
+    });
     group.sample_size(20);
     group.bench_function("session setup", |b| {
         b.iter_batched(setup_input, setup, BatchSize::SmallInput)
@@ -99,6 +104,10 @@ fn interleaved_ratios() {
     let mut steady = Steady::new();
     let mut turning = Steady::new();
     let through_store = ThroughStore::new();
+    let mut forged_far = Forged::new();
+    let mut forged_near = Forged::new();
+    let mut honest_far = Steady::new();
+    let mut honest_near = Steady::new();
     type Op<'a> = Box<dyn FnMut() + 'a>;
     let scenarios: Vec<(&str, u32, Op, Op)> = vec![
         (
@@ -120,6 +129,27 @@ fn interleaved_ratios() {
             Box::new(|| floor.turn_both_ways()),
         ),
         ("session setup (bundle to decrypted)", 10, Box::new(|| {}), Box::new(|| floor.setup())),
+        // The worst a receiver can be sent, against an honest message that
+        // turns the DH ratchet (encrypt + decrypt, per message): "op /
+        // floor" here is forged / honest.
+        (
+            "forged message, N = MAX_SKIP, 5 sessions (vs an honest DH ratchet message)",
+            20,
+            Box::new(|| {
+                let far = forged_far.far.clone();
+                forged_far.try_message(&far);
+            }),
+            Box::new(|| honest_far.turn_both_ways()),
+        ),
+        (
+            "forged message, N = 0, 5 sessions (vs an honest DH ratchet message)",
+            20,
+            Box::new(|| {
+                let near = forged_near.near.clone();
+                forged_near.try_message(&near);
+            }),
+            Box::new(|| honest_near.turn_both_ways()),
+        ),
     ];
     println!("\nInterleaved ratios ({ROUNDS} rounds; anchor = one X25519 diffie_hellman)");
     println!("| operation | op / floor (median, min–max) | op / anchor | floor / anchor |");
@@ -146,12 +176,17 @@ fn interleaved_ratios() {
         let (min, max) =
             vs_floor.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
         // A ratchet turn is measured both ways: per message is half.
-        let per = if name.starts_with("DH ratchet") { 2.0 } else { 1.0 };
+        let (per, forged) = match name {
+            _ if name.starts_with("DH ratchet") => (2.0, 1.0),
+            _ if name.starts_with("forged") => (1.0, 2.0),
+            _ => (1.0, 1.0),
+        };
+        let (min, max) = (min * forged, max * forged);
         println!(
             "| {name} | {:.2} ({min:.2}–{max:.2}) | {:.2} | {:.2} |",
-            median(&mut vs_floor),
+            median(&mut vs_floor) * forged,
             median(&mut vs_anchor) / per,
-            median(&mut floor_vs_anchor) / per,
+            median(&mut floor_vs_anchor) / per / forged,
         );
     }
 }

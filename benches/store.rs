@@ -265,6 +265,115 @@ fn interleaved(db: &TempDb) {
     );
 }
 
+/// Bob on `store` with established sessions with `SENDERS` senders, who
+/// queue messages for him while he is offline.
+struct CatchingUp<S: ProtocolStore> {
+    senders: Vec<SessionManager<InMemoryStore>>,
+    bob: SessionManager<S>,
+}
+
+const SENDERS: usize = 20;
+
+impl<S: ProtocolStore> CatchingUp<S> {
+    fn new(bob_store: S) -> Self {
+        let bob = SessionManager::new(bob_address(), bob_store);
+        let signed = bob.generate_signed_prekey(1.into()).unwrap();
+        let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, None).to_bytes();
+        let senders = (0..SENDERS)
+            .map(|n| {
+                let sender = SessionManager::new(
+                    Address::new(format!("sender-{n}"), 1).unwrap(),
+                    InMemoryStore::new(IdentityKeyPair::generate(&mut os_rng())),
+                );
+                sender.process_bundle(&bob_address(), &bundle).unwrap();
+                let first = sender.encrypt(&bob_address(), b"hi").unwrap();
+                bob.decrypt(sender.address(), &first).unwrap().commit().unwrap();
+                let reply = bob.encrypt(sender.address(), b"hi").unwrap();
+                sender.decrypt(&bob_address(), &reply).unwrap().commit().unwrap();
+                sender
+            })
+            .collect();
+        Self { senders, bob }
+    }
+
+    /// `count` messages queued for Bob, round-robin over the senders (not
+    /// timed).
+    fn queue(&self, count: usize) -> Vec<(Address, Vec<u8>)> {
+        (0..count)
+            .map(|n| {
+                let sender = &self.senders[n % SENDERS];
+                (sender.address().clone(), sender.encrypt(&bob_address(), &MESSAGE).unwrap())
+            })
+            .collect()
+    }
+
+    /// Bob decrypts and commits every queued message one by one (timed).
+    fn one_by_one(&self, queued: &[(Address, Vec<u8>)]) -> Duration {
+        let start = Instant::now();
+        for (from, message) in queued {
+            black_box(self.bob.decrypt(from, message).unwrap().commit().unwrap());
+        }
+        start.elapsed()
+    }
+
+    /// Bob decrypts every queued message into one batch and commits it
+    /// (timed).
+    fn batched(&self, queued: &[(Address, Vec<u8>)]) -> Duration {
+        let start = Instant::now();
+        let mut batch = self.bob.batch();
+        for (from, message) in queued {
+            black_box(batch.decrypt(from, message).unwrap());
+        }
+        batch.commit().unwrap();
+        start.elapsed()
+    }
+}
+
+/// 1,000 queued messages from 20 senders: one batch on SQLite against the
+/// same messages one by one in memory plus one fdatasync, interleaved.
+fn catching_up(db: &TempDb) {
+    const ROUNDS: usize = 11;
+    const QUEUED: usize = 1000;
+    let sqlite = CatchingUp::new(db.store());
+    let memory = CatchingUp::new(InMemoryStore::new(IdentityKeyPair::generate(&mut os_rng())));
+    let mut floor = SyncFloor::new();
+    let (mut ratio, mut one_by_one_ratio, mut batch_us) = (vec![], vec![], vec![]);
+    for round in 0..ROUNDS {
+        let (on_sqlite, in_memory) = (sqlite.queue(QUEUED), memory.queue(QUEUED));
+        let sync = floor.time(1).as_secs_f64();
+        let (batch, memory_time) = if round % 2 == 0 {
+            let batch = sqlite.batched(&on_sqlite);
+            (batch, memory.one_by_one(&in_memory))
+        } else {
+            let memory_time = memory.one_by_one(&in_memory);
+            (sqlite.batched(&on_sqlite), memory_time)
+        };
+        ratio.push(batch.as_secs_f64() / (memory_time.as_secs_f64() + sync));
+        batch_us.push(batch.as_secs_f64() * 1e6 / QUEUED as f64);
+        // For scale: the same queue one by one on SQLite (a commit, so an
+        // fsync, each), in a tenth of the messages.
+        let few = sqlite.queue(QUEUED / 10);
+        let slow = sqlite.one_by_one(&few).as_secs_f64() * 10.0;
+        one_by_one_ratio.push(slow / batch.as_secs_f64());
+    }
+    println!(
+        "\nCatching up: {QUEUED} queued 100-byte messages from {SENDERS} senders ({ROUNDS} rounds, interleaved)"
+    );
+    println!("| measure | median (min–max) |");
+    println!("| --- | --- |");
+    let (lo, hi) = spread(&ratio);
+    println!(
+        "| one batch on SQLite / ({QUEUED} in-memory decrypt + commit + one fdatasync) | {:.2} ({lo:.2}–{hi:.2}) |",
+        median(&mut ratio)
+    );
+    let (lo, hi) = spread(&one_by_one_ratio);
+    println!(
+        "| one by one on SQLite / one batch on SQLite | {:.1} ({lo:.1}–{hi:.1}) |",
+        median(&mut one_by_one_ratio)
+    );
+    println!("| batch, per message | {:.1} µs |", median(&mut batch_us));
+}
+
 fn main() {
     let db = TempDb::new("criterion");
     let mut criterion = Criterion::default().configure_from_args();
@@ -272,4 +381,6 @@ fn main() {
     criterion.final_summary();
     let db = TempDb::new("interleaved");
     interleaved(&db);
+    let db = TempDb::new("catching-up");
+    catching_up(&db);
 }

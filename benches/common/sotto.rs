@@ -99,3 +99,79 @@ impl Steady {
         black_box(self.alice.decrypt(&envelope, &mut self.rng).unwrap());
     }
 }
+
+/// (Used by `benches/session.rs`; the peer bench shares this module.)
+///
+/// Bob's record of a conversation with Alice that started
+/// `MAX_PREVIOUS_SESSIONS + 1` times (every session the record keeps), and
+/// forged messages to it: the most work a receiver can be made to do.
+#[allow(dead_code, reason = "used by benches/session.rs, not by the peer bench")]
+pub(crate) struct Forged {
+    record: SessionRecord,
+    rng: OsRng,
+    /// A forged message with a new ratchet key and N = MAX_SKIP: a DH
+    /// ratchet step and MAX_SKIP chain steps before its tag fails.
+    pub(crate) far: Vec<u8>,
+    /// The same with N = 0: as many DH ratchet steps as the budget holds.
+    pub(crate) near: Vec<u8>,
+}
+
+#[allow(dead_code, reason = "used by benches/session.rs, not by the peer bench")]
+impl Forged {
+    pub(crate) fn new() -> Self {
+        let bob_manager = manager(bob());
+        let signed = bob_manager.generate_signed_prekey(1.into()).unwrap();
+        let bundle =
+            PreKeyBundle::new(bob_manager.identity_key().unwrap(), signed, None).to_bytes();
+        let alice_manager = manager(alice());
+        for _ in 0..=sotto::protocol::MAX_PREVIOUS_SESSIONS {
+            alice_manager.process_bundle(&bob(), &bundle).unwrap();
+            let first = alice_manager.encrypt(&bob(), &MESSAGE).unwrap();
+            bob_manager.decrypt(&alice(), &first).unwrap().commit().unwrap();
+        }
+        let record = bob_manager.store().load_session(&alice()).unwrap().unwrap();
+        Self {
+            record,
+            rng: os_rng(),
+            far: forged_message(sotto::protocol::MAX_SKIP),
+            near: forged_message(0),
+        }
+    }
+
+    /// Bob tries `message` (refused: his record is unchanged).
+    pub(crate) fn try_message(&mut self, message: &[u8]) {
+        assert!(self.record.decrypt(message, &mut self.rng).is_err());
+    }
+}
+
+#[allow(dead_code, reason = "used by benches/session.rs, not by the peer bench")]
+/// An envelope whose header names a ratchet key nobody has, with counter
+/// `counter` and PN 999, and a 116-byte ciphertext of noise.
+fn forged_message(counter: u32) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut value: u64) {
+        while value >= 0x80 {
+            out.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
+    fn field(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+        out.push(tag);
+        varint(out, bytes.len() as u64);
+        out.extend_from_slice(bytes);
+    }
+    let mut key = [0x5a; 32];
+    key[31] = 0x1a;
+    let mut header = Vec::new();
+    field(&mut header, 0x0a, &key);
+    header.push(0x10);
+    varint(&mut header, 999);
+    header.push(0x18);
+    varint(&mut header, u64::from(counter));
+    let mut message = Vec::new();
+    field(&mut message, 0x0a, &header);
+    field(&mut message, 0x12, &[0x17; 116]);
+    let mut envelope = vec![0x08, 0x01];
+    field(&mut envelope, 0x1a, &message);
+    envelope
+}

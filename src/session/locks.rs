@@ -17,8 +17,17 @@ use super::{Address, SessionError};
 /// The addresses being changed, each with the thread changing it.
 #[derive(Debug, Default)]
 pub(super) struct AddressLocks {
-    held: Mutex<HashMap<Address, ThreadId>>,
+    held: Mutex<Held>,
     released: Condvar,
+}
+
+/// What the lock of [`AddressLocks`] guards.
+#[derive(Debug, Default)]
+struct Held {
+    holders: HashMap<Address, ThreadId>,
+    /// Threads waiting for an address: a release wakes them only if there
+    /// are any (a wake-up is a system call).
+    waiting: usize,
 }
 
 /// Holds the lock of one address until dropped.
@@ -29,7 +38,7 @@ pub(super) struct AddressGuard<'a> {
 }
 
 impl AddressLocks {
-    fn held(&self) -> MutexGuard<'_, HashMap<Address, ThreadId>> {
+    fn held(&self) -> MutexGuard<'_, Held> {
         // No code panics while holding it: the map stays consistent.
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -44,23 +53,30 @@ impl AddressLocks {
         let me = thread::current().id();
         let mut held = self.held();
         loop {
-            match held.get(address) {
+            match held.holders.get(address) {
                 None => break,
                 Some(holder) if *holder == me => return Err(SessionError::ReentrantCall),
-                Some(_) => held = self.released.wait(held).unwrap_or_else(PoisonError::into_inner),
+                Some(_) => {
+                    held.waiting += 1;
+                    held = self.released.wait(held).unwrap_or_else(PoisonError::into_inner);
+                    held.waiting -= 1;
+                }
             }
         }
-        held.insert(address.clone(), me);
+        held.holders.insert(address.clone(), me);
         Ok(AddressGuard { locks: self, address: address.clone() })
     }
 }
 
 impl Drop for AddressGuard<'_> {
     fn drop(&mut self) {
-        self.locks.held().remove(&self.address);
-        // Waiters of other addresses wake too and wait again: a wait is
-        // short, and few threads wait at once.
-        self.locks.released.notify_all();
+        let mut held = self.locks.held();
+        held.holders.remove(&self.address);
+        if held.waiting > 0 {
+            // Waiters of other addresses wake too and wait again: a wait is
+            // short, and few threads wait at once.
+            self.locks.released.notify_all();
+        }
     }
 }
 
@@ -94,7 +110,8 @@ mod tests {
             }
         });
         assert_eq!(most.load(Ordering::SeqCst), 1);
-        assert!(locks.held().is_empty());
+        assert!(locks.held().holders.is_empty());
+        assert_eq!(locks.held().waiting, 0);
     }
 
     #[test]

@@ -85,7 +85,13 @@ impl State {
             }
             None => {}
         }
-        self.sessions.insert(commit.address.clone(), commit.session.stored_copy());
+        // Over the stored record when there is one: no new key to allocate.
+        match self.sessions.get_mut(&commit.address) {
+            Some(stored) => *stored = commit.session.stored_copy(),
+            None => {
+                self.sessions.insert(commit.address.clone(), commit.session.stored_copy());
+            }
+        }
         for id in &commit.consumed_one_time_prekeys {
             self.one_time_prekeys.remove(id);
         }
