@@ -48,6 +48,10 @@ fn limits_and_versions_are_stated() {
         ("MIN_CIPHERTEXT_LEN", MIN_CIPHERTEXT_LEN),
         ("MAX_RATCHET_HEADER_LEN", MAX_RATCHET_HEADER_LEN),
         ("MAX_BUNDLE_LEN", MAX_BUNDLE_LEN),
+        ("MAX_DECRYPT_WORK", MAX_DECRYPT_WORK as usize),
+        ("DH_RATCHET_WORK", DH_RATCHET_WORK as usize),
+        ("MAX_ACCEPTED_CALL_OFFERS", MAX_ACCEPTED_CALL_OFFERS),
+        ("MAX_CALL_SIGNAL_LEN", MAX_CALL_SIGNAL_LEN),
     ];
     for (name, value) in table_rows {
         let row = format!("| `{name}` | {value} |");
@@ -66,6 +70,8 @@ fn limits_and_versions_are_stated() {
         format!("`MAX_CIPHERTEXT_LEN` = {MAX_CIPHERTEXT_LEN}"),
         format!("`MAX_RETIRED_BASE_KEYS` = {MAX_RETIRED_BASE_KEYS}"),
         format!("`MAX_COMMIT_ATTEMPTS` = {MAX_COMMIT_ATTEMPTS}"),
+        format!("`MAX_DECRYPT_WORK` = {MAX_DECRYPT_WORK}"),
+        format!("`DH_RATCHET_WORK` = {DH_RATCHET_WORK}"),
     ] {
         assert!(doc.contains(&line), "PROTOCOL.md lacks `{line}`");
     }
