@@ -19,6 +19,10 @@ pub(crate) mod wire {
 }
 
 /// Stored records (`proto/storage.proto`).
+#[cfg_attr(
+    not(feature = "sqlite"),
+    allow(dead_code, reason = "StoreStateRecord is the SQLite store's")
+)]
 pub(crate) mod storage {
     include!("sotto.storage.v1.rs");
 
