@@ -461,9 +461,14 @@ fn callers() -> &'static (Manager, Manager) {
 pub fn call_signals() -> (Vec<u8>, Vec<u8>) {
     let (alice, bob) = callers();
     let (caller, callee) = (alice.identity_key().unwrap(), bob.identity_key().unwrap());
-    let (_, offer) =
-        OutgoingCall::offer(call_id(), CipherSuite::Aes128GcmSha256_128, caller, callee, &mut rng(0x44))
-            .unwrap();
+    let (_, offer) = OutgoingCall::offer(
+        call_id(),
+        CipherSuite::Aes128GcmSha256_128,
+        caller,
+        callee,
+        &mut rng(0x44),
+    )
+    .unwrap();
     let parsed = CallOffer::parse(&offer, &caller, &callee).unwrap();
     let (_, answer) = parsed.accept(&mut rng(0x55)).unwrap();
     (offer, answer)
@@ -493,7 +498,8 @@ pub fn call_offer(data: &[u8]) {
             matches!(
                 error,
                 sotto::session::SessionError::Call(
-                    sotto::call::CallError::WeakEphemeralKey | sotto::call::CallError::ReplayedOffer
+                    sotto::call::CallError::WeakEphemeralKey
+                        | sotto::call::CallError::ReplayedOffer
                 )
             ),
             "{error:?}"
@@ -507,9 +513,14 @@ pub fn call_offer(data: &[u8]) {
 pub fn call_answer(data: &[u8]) {
     let (alice, bob) = callers();
     let (caller, callee) = (alice.identity_key().unwrap(), bob.identity_key().unwrap());
-    let (calling, _) =
-        OutgoingCall::offer(call_id(), CipherSuite::Aes128GcmSha256_128, caller, callee, &mut rng(0x44))
-            .unwrap();
+    let (calling, _) = OutgoingCall::offer(
+        call_id(),
+        CipherSuite::Aes128GcmSha256_128,
+        caller,
+        callee,
+        &mut rng(0x44),
+    )
+    .unwrap();
     let (_, answer) = call_signals();
     match calling.receive_answer(data) {
         Ok(call) => {
@@ -619,7 +630,8 @@ fn restored(
 pub fn two_parties(data: &[u8]) {
     let start = start();
     let (a, b) = (alice_address(), bob_address());
-    let (established, data) = data.split_first().map_or((false, data), |(first, rest)| (first & 1 == 1, rest));
+    let (established, data) =
+        data.split_first().map_or((false, data), |(first, rest)| (first & 1 == 1, rest));
     let (alice, bob) = if established {
         (
             restored(a.clone(), &start.alice, 0x11, Some((&b, &start.established.0, &start.bob))),
