@@ -632,15 +632,19 @@ pub fn two_parties(data: &[u8]) {
     let (a, b) = (alice_address(), bob_address());
     let (established, data) =
         data.split_first().map_or((false, data), |(first, rest)| (first & 1 == 1, rest));
+    // Generator seeds other than the ones the start was made with: a
+    // generator that repeated its output would repeat ratchet keys (an
+    // early version of this body did, and Bob then read Alice's new chain
+    // as her old one).
     let (alice, bob) = if established {
         (
-            restored(a.clone(), &start.alice, 0x11, Some((&b, &start.established.0, &start.bob))),
-            restored(b.clone(), &start.bob, 0x22, Some((&a, &start.established.1, &start.alice))),
+            restored(a.clone(), &start.alice, 0x12, Some((&b, &start.established.0, &start.bob))),
+            restored(b.clone(), &start.bob, 0x23, Some((&a, &start.established.1, &start.alice))),
         )
     } else {
         (
-            restored(a.clone(), &start.alice, 0x11, Some((&b, &start.fresh, &start.bob))),
-            restored(b.clone(), &start.bob, 0x22, None),
+            restored(a.clone(), &start.alice, 0x12, Some((&b, &start.fresh, &start.bob))),
+            restored(b.clone(), &start.bob, 0x23, None),
         )
     };
     bob.store().save_signed_prekey(&start.signed).unwrap();
