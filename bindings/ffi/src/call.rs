@@ -1,5 +1,5 @@
-//! Media: SFrame (RFC 9605) senders and receivers, and the keys of 1:1
-//! calls derived from DM sessions.
+//! Media: SFrame (RFC 9605) senders and receivers, and group calls. The 1:1
+//! calls, agreed through a session manager, are in `one_to_one`.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -47,68 +47,31 @@ impl From<CipherSuite> for media::CipherSuite {
     }
 }
 
+impl TryFrom<media::CipherSuite> for CipherSuite {
+    type Error = SottoError;
+
+    fn try_from(suite: media::CipherSuite) -> Result<Self, SottoError> {
+        Ok(match suite {
+            media::CipherSuite::Aes128CtrHmacSha256_80 => Self::Aes128CtrHmacSha256_80,
+            media::CipherSuite::Aes128CtrHmacSha256_64 => Self::Aes128CtrHmacSha256_64,
+            media::CipherSuite::Aes128CtrHmacSha256_32 => Self::Aes128CtrHmacSha256_32,
+            media::CipherSuite::Aes128GcmSha256_128 => Self::Aes128GcmSha256_128,
+            media::CipherSuite::Aes256GcmSha512_128 => Self::Aes256GcmSha512_128,
+            media::CipherSuite::Aes256CtrHmacSha512_80 => Self::Aes256CtrHmacSha512_80,
+            media::CipherSuite::Aes256CtrHmacSha512_64 => Self::Aes256CtrHmacSha512_64,
+            media::CipherSuite::Aes256CtrHmacSha512_32 => Self::Aes256CtrHmacSha512_32,
+            media::CipherSuite::ChaCha20Poly1305Sha256_128 => Self::ChaCha20Poly1305Sha256_128,
+            other => {
+                return Err(SottoError::Internal {
+                    reason: format!("cipher suite {:#06x} has no binding", other.id()),
+                });
+            }
+        })
+    }
+}
+
 fn base_key(bytes: Vec<u8>) -> Result<BaseKey, SottoError> {
     Ok(BaseKey::from_bytes(&Zeroizing::new(bytes))?)
-}
-
-/// The two SFrame keys of a 1:1 call, as seen from one side: one to send
-/// with, one to receive with. The other side's keys are the same, swapped.
-#[derive(Debug, uniffi::Object)]
-pub struct OneToOneCallKeys(sotto::call::OneToOneCallKeys);
-
-impl From<sotto::call::OneToOneCallKeys> for OneToOneCallKeys {
-    fn from(keys: sotto::call::OneToOneCallKeys) -> Self {
-        Self(keys)
-    }
-}
-
-#[uniffi::export]
-impl OneToOneCallKeys {
-    /// An SFrame sender for this side's frames.
-    ///
-    /// **Warning:** make one sender per call and keep it for the call's
-    /// length: a second sender would start its counter at 0 again and reuse
-    /// nonces.
-    ///
-    /// # Errors
-    /// `InvalidArgument` if the suite refuses the key.
-    pub fn sender(&self, suite: CipherSuite) -> Result<Arc<SframeSender>, SottoError> {
-        Ok(Arc::new(SframeSender(Mutex::new(self.0.sender(suite.into())?))))
-    }
-
-    /// An SFrame receiver for the other side's frames.
-    ///
-    /// # Errors
-    /// `InvalidArgument` if the suite refuses the key.
-    pub fn receiver(&self, suite: CipherSuite) -> Result<Arc<SframeReceiver>, SottoError> {
-        Ok(Arc::new(SframeReceiver(Mutex::new(self.0.receiver(suite.into())?))))
-    }
-
-    /// The SFrame key id this side sends with.
-    pub fn send_kid(&self) -> u64 {
-        self.0.send().kid().value()
-    }
-
-    /// The SFrame key id this side receives with.
-    pub fn receive_kid(&self) -> u64 {
-        self.0.receive().kid().value()
-    }
-
-    /// The base key this side sends with, for a media stack that does its
-    /// own SFrame.
-    ///
-    /// **Warning:** a secret: hand it to the media stack and drop it.
-    pub fn send_base_key(&self) -> Vec<u8> {
-        self.0.send().base_key().expose_secret().to_vec()
-    }
-
-    /// The base key this side receives with, for a media stack that does
-    /// its own SFrame.
-    ///
-    /// **Warning:** a secret: hand it to the media stack and drop it.
-    pub fn receive_base_key(&self) -> Vec<u8> {
-        self.0.receive().base_key().expose_secret().to_vec()
-    }
 }
 
 /// The sending side of SFrame for one key: each frame takes the next

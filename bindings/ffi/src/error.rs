@@ -15,6 +15,7 @@ use sotto::ratchet::RatchetError;
 use sotto::record::RecordError;
 use sotto::session::{AddressError, SessionError};
 use sotto::store::SqliteStoreError;
+use sotto::store::conformance::ConformanceError;
 use sotto::verify::VerifyError;
 use sotto::x3dh::X3dhError;
 
@@ -44,15 +45,16 @@ pub enum SottoError {
         reason: String,
     },
     /// A received message is not a well-formed Sotto message (too large,
-    /// not protobuf, another wire version, a malformed header).
+    /// not protobuf, another wire version, a malformed header), or a 1:1
+    /// call's offer or answer is not one (malformed, of another version).
     #[error("malformed message: {reason}")]
     MalformedMessage {
         /// What is wrong with it.
         reason: String,
     },
     /// There is no session with the address, or none that the message
-    /// belongs to, or (for call keys) the session was stored before call
-    /// keys existed. Process the peer's bundle to start a new one.
+    /// belongs to (a 1:1 call needs one too). Process the peer's bundle to
+    /// start a new one.
     #[error("no session for this address or message")]
     NoSession,
     /// The store has no identity key pair for this device.
@@ -95,7 +97,7 @@ pub enum SottoError {
     #[error("authentication failed")]
     AuthenticationFailed,
     /// Key agreement refused a key: a small-order (non-contributory) key in
-    /// X3DH or the ratchet, or both ends of a call with the same identity.
+    /// X3DH, the ratchet, or a 1:1 call's offer or answer.
     #[error("key agreement failed: {reason}")]
     KeyAgreementFailed {
         /// What was refused.
@@ -132,7 +134,9 @@ pub enum SottoError {
         reason: String,
     },
     /// The store failed: the message of the `StoreError` an app's store
-    /// threw, or of the SDK store's failure.
+    /// threw, or of the SDK store's failure (SQLite, or a `rekey` refused
+    /// while rows sealed by an older Sotto remain: `upgrade_legacy_rows`
+    /// first).
     #[error("the store failed: {reason}")]
     Store {
         /// The store's message.
@@ -142,16 +146,70 @@ pub enum SottoError {
     /// the store was created with.
     #[error("the storage key does not open this store")]
     WrongStorageKey,
-    /// `commit()` was called a second time on the same decrypted message.
-    #[error("this message was already committed")]
+    /// A `SqliteStore` was altered by someone without the storage key: rows
+    /// removed, added or rolled back one by one, or (`open_anchored`) the
+    /// whole file restored to a copy older than the app's anchor. The store
+    /// is refused: treat the device's storage as compromised.
+    #[error("the store was tampered with: {reason}")]
+    StoreTampered {
+        /// What was found.
+        reason: String,
+    },
+    /// `commit()` was called a second time on the same decrypted message,
+    /// or a batch was used after its `commit()`.
+    #[error("this message or batch was already committed")]
     AlreadyCommitted,
+    /// A one-time object was used again: an outgoing call whose answer was
+    /// already received, a 1:1 call whose keys were taken out with
+    /// `into_keys`.
+    #[error("already used: {reason}")]
+    AlreadyUsed {
+        /// What was used.
+        reason: String,
+    },
     /// The session was written after the message was decrypted (a message
     /// was encrypted to the address in between): the commit was refused,
     /// since it would undo that write. Decrypt the message again.
     #[error("the session changed after the message was decrypted; decrypt it again")]
     StaleDecryption,
+    /// Another writer (another manager or process on the same store) kept
+    /// changing the session of `address` while this call tried to write it.
+    /// Nothing was stored and no message was handed out: try again.
+    #[error("the session of {} kept changing; try again", address.account)]
+    Contended {
+        /// The address.
+        address: Address,
+    },
+    /// The store has sessions with `address` but no identity recorded for
+    /// it: it lost that record (a damaged or tampered-with store). The
+    /// address is refused, rather than trusting a key on first use again,
+    /// until the user confirms its identity (`trust_identity`).
+    #[error("no identity is recorded for {}, which has sessions", address.account)]
+    PeerIdentityMissing {
+        /// The address.
+        address: Address,
+    },
+    /// A 1:1 call's offer or answer was refused: an offer naming other
+    /// identity keys than the session's, an offer accepted before (a
+    /// replay), an answer that does not answer this call's offer.
+    #[error("call signal refused: {reason}")]
+    CallSignalRejected {
+        /// Why.
+        reason: String,
+    },
+    /// `check_store_conformance`: the store breaks the commit contract of
+    /// `ProtocolStore.commit`.
+    #[error("the store fails the commit contract: {check}: {detail}")]
+    ConformanceFailed {
+        /// Which check failed.
+        check: String,
+        /// What was expected and what happened.
+        detail: String,
+    },
     /// A failure this version of the bindings has no variant for (a newer
-    /// core error), or an internal invariant that did not hold.
+    /// core error), a misuse no app handles at run time (a store that calls
+    /// back into the session manager), or an internal invariant that did
+    /// not hold.
     #[error("internal error: {reason}")]
     Internal {
         /// The core's message.
@@ -161,10 +219,11 @@ pub enum SottoError {
 
 /// The error a store implemented by the app throws.
 ///
-/// In Kotlin `StoreException.Backend(reason)`, in Swift
-/// `StoreError.Backend(reason:)`, in Python `StoreError.Backend(reason)`.
-/// Any other exception a store method throws arrives as `Backend` too,
-/// with the exception's text as `reason`. Sotto returns it to the caller as
+/// In Kotlin `StoreException.Backend(reason)` / `StoreException.Conflict()`,
+/// in Swift `StoreError.Backend(reason:)` / `StoreError.Conflict`, in Python
+/// `StoreError.Backend(reason)` / `StoreError.Conflict()`. Any other
+/// exception a store method throws arrives as `Backend` too, with the
+/// exception's text as `reason`; Sotto returns it to the caller as
 /// `SottoError.Store`.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum StoreError {
@@ -174,6 +233,12 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
+    /// Thrown by `ProtocolStore.commit` only: a write of the batch does not
+    /// match the stored state (another generation, another identity, a
+    /// one-time prekey already gone), so nothing was written. Sotto loads
+    /// the state again and retries, or reports the decryption as stale.
+    #[error("the stored state changed since it was loaded")]
+    Conflict,
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for StoreError {
@@ -201,6 +266,12 @@ impl From<SessionError> for SottoError {
                 identity_key: identity_key.to_bytes().to_vec(),
             },
             SessionError::NoLocalIdentity => Self::NoLocalIdentity,
+            SessionError::Contended { address, .. } => {
+                Self::Contended { address: Address::from(&address) }
+            }
+            SessionError::PeerIdentityMissing { address } => {
+                Self::PeerIdentityMissing { address: Address::from(&address) }
+            }
             SessionError::UnknownSignedPreKey { .. }
             | SessionError::UnknownOneTimePreKey { .. } => {
                 Self::UnknownPreKey { reason: reason(error) }
@@ -247,12 +318,16 @@ impl From<RatchetError> for SottoError {
 impl From<CallError> for SottoError {
     fn from(error: CallError) -> Self {
         match error {
-            CallError::InvalidCallId { .. }
-            | CallError::OwnParticipant { .. }
-            | CallError::SenderAlreadyMade => Self::InvalidArgument { reason: reason(error) },
-            CallError::SameIdentity => Self::KeyAgreementFailed { reason: reason(error) },
-            // The app's remedy is the same as without a session: start one.
-            CallError::SessionPredatesCallKeys => Self::NoSession,
+            CallError::InvalidCallId { .. } | CallError::OwnParticipant { .. } => {
+                Self::InvalidArgument { reason: reason(error) }
+            }
+            CallError::MalformedCallSignal { .. } | CallError::UnsupportedSignalVersion { .. } => {
+                Self::MalformedMessage { reason: reason(error) }
+            }
+            CallError::IdentityMismatch | CallError::AnswerMismatch | CallError::ReplayedOffer => {
+                Self::CallSignalRejected { reason: reason(error) }
+            }
+            CallError::WeakEphemeralKey => Self::KeyAgreementFailed { reason: reason(error) },
             CallError::Sframe(error) => error.into(),
             CallError::MalformedSenderKey { .. }
             | CallError::UnsupportedSenderKeyVersion { .. }
@@ -296,6 +371,11 @@ impl From<sotto::store::StoreError> for SottoError {
     fn from(error: sotto::store::StoreError) -> Self {
         match error {
             sotto::store::StoreError::Corrupt(error) => error.into(),
+            // The manager retries a lost compare-and-swap or reports it as a
+            // stale decryption; one that still arrives here is contention.
+            sotto::store::StoreError::Conflict { address } => {
+                Self::Contended { address: Address::from(&address) }
+            }
             sotto::store::StoreError::Backend(error) => {
                 match error.downcast::<SqliteStoreError>() {
                     Ok(sqlite) => (*sqlite).into(),
@@ -317,8 +397,20 @@ impl From<SqliteStoreError> for SottoError {
             SqliteStoreError::Corrupt { .. }
             | SqliteStoreError::CorruptRecord { .. }
             | SqliteStoreError::Record { .. } => Self::CorruptRecord { reason: reason(error) },
+            SqliteStoreError::Tampered { .. } | SqliteStoreError::RolledBack { .. } => {
+                Self::StoreTampered { reason: reason(error) }
+            }
+            SqliteStoreError::SealLimitReached { .. } => {
+                Self::LimitExceeded { reason: reason(error) }
+            }
             other => Self::Store { reason: reason(other) },
         }
+    }
+}
+
+impl From<ConformanceError> for SottoError {
+    fn from(error: ConformanceError) -> Self {
+        Self::ConformanceFailed { check: error.check.to_owned(), detail: error.detail }
     }
 }
 
@@ -364,9 +456,63 @@ mod tests {
             SottoError::from(SframeError::Replay { kid: 1.into(), ctr: 2 }),
             SottoError::FrameReplayed { .. }
         ));
+    }
+
+    #[test]
+    fn call_errors_keep_what_an_app_acts_on() {
+        for refused in
+            [CallError::IdentityMismatch, CallError::AnswerMismatch, CallError::ReplayedOffer]
+        {
+            assert!(matches!(
+                SottoError::from(SessionError::Call(refused)),
+                SottoError::CallSignalRejected { .. }
+            ));
+        }
         assert!(matches!(
-            SottoError::from(SessionError::Call(CallError::SessionPredatesCallKeys)),
-            SottoError::NoSession
+            SottoError::from(CallError::MalformedCallSignal { reason: "x" }),
+            SottoError::MalformedMessage { .. }
+        ));
+        assert!(matches!(
+            SottoError::from(CallError::UnsupportedSignalVersion { expected: 1, found: 2 }),
+            SottoError::MalformedMessage { .. }
+        ));
+        assert!(matches!(
+            SottoError::from(CallError::WeakEphemeralKey),
+            SottoError::KeyAgreementFailed { .. }
+        ));
+    }
+
+    #[test]
+    fn session_and_store_errors_keep_what_an_app_acts_on() {
+        let address = sotto::session::Address::new("alice", 1).unwrap();
+        let expected = Address::from(&address);
+        assert!(matches!(
+            SottoError::from(SessionError::Contended { address: address.clone(), attempts: 32 }),
+            SottoError::Contended { address } if address == expected
+        ));
+        assert!(matches!(
+            SottoError::from(SessionError::PeerIdentityMissing { address: address.clone() }),
+            SottoError::PeerIdentityMissing { address } if address == expected
+        ));
+        assert!(matches!(
+            SottoError::from(sotto::store::StoreError::Conflict { address }),
+            SottoError::Contended { .. }
+        ));
+        assert!(matches!(
+            SottoError::from(SqliteStoreError::RolledBack { anchor: 5, found: 3 }),
+            SottoError::StoreTampered { .. }
+        ));
+        assert!(matches!(
+            SottoError::from(SqliteStoreError::Tampered { detail: "x".into() }),
+            SottoError::StoreTampered { .. }
+        ));
+        assert!(matches!(
+            SottoError::from(SqliteStoreError::SealLimitReached { max: 1 }),
+            SottoError::LimitExceeded { .. }
+        ));
+        assert!(matches!(
+            SottoError::from(SqliteStoreError::LegacyRows { count: 2 }),
+            SottoError::Store { .. }
         ));
     }
 

@@ -1,5 +1,7 @@
 //! Stores: the [`ProtocolStore`] trait an app implements in Swift, Kotlin or
-//! Python, and the SDK's own [`InMemoryStore`] and [`SqliteStore`].
+//! Python, the SDK's own [`InMemoryStore`] and [`SqliteStore`], and
+//! [`check_store_conformance`], which tests an app's store against the
+//! commit contract (`docs/PROTOCOL.md` §6).
 //!
 //! A foreign store keeps opaque byte records, one per key, exactly as a
 //! key-value table or a database column would: Sotto encodes and decodes
@@ -12,7 +14,7 @@ use std::sync::Arc;
 
 use sotto::keys::{IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId};
 use sotto::session::SessionRecord;
-use sotto::store::{self as core, PeerIdentity, StoreCommit};
+use sotto::store::{self as core, PeerIdentity, PeerIdentityWrite, StoreCommit, WriteTransaction};
 use zeroize::Zeroizing;
 
 use crate::types::Address;
@@ -28,6 +30,12 @@ use crate::{IdentityKeyPair as FfiIdentityKeyPair, SottoError, StoreError};
 /// storage failed. Several threads may call the store at once: it must be
 /// thread-safe.
 ///
+/// Session records and peer identities are written only by
+/// [`commit`](Self::commit), a compare-and-swap that the store must make
+/// atomic: it is what keeps every message key single-use. Run
+/// `check_store_conformance` on an empty instance of the store in the
+/// app's tests.
+///
 /// **Warning:** the identity, prekey and session records hold secrets: keep
 /// them in storage encrypted at rest.
 // `foreign`: implemented only in Swift, Kotlin or Python (uniffi 0.32's
@@ -37,11 +45,9 @@ pub trait ProtocolStore: Send + Sync {
     /// This device's identity key pair record (`IdentityKeyPair.to_record_bytes`).
     fn local_identity(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// The identity record of `address`.
+    /// The identity record of `address`, as the last `commit` that wrote
+    /// one gave it.
     fn peer_identity(&self, address: Address) -> Result<Option<Vec<u8>>, StoreError>;
-
-    /// Stores the identity record of `address`, replacing any earlier one.
-    fn save_peer_identity(&self, address: Address, record: Vec<u8>) -> Result<(), StoreError>;
 
     /// The signed prekey record with `id`.
     fn signed_prekey(&self, id: u32) -> Result<Option<Vec<u8>>, StoreError>;
@@ -61,33 +67,127 @@ pub trait ProtocolStore: Send + Sync {
     /// Removes the one-time prekey record with `id` (absent is not an error).
     fn remove_one_time_prekey(&self, id: u32) -> Result<(), StoreError>;
 
-    /// The session record of `address`.
+    /// The session record of `address`, as the last `commit` that wrote it
+    /// gave it.
     fn load_session(&self, address: Address) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Stores the session record of `address`, replacing any earlier one.
-    fn store_session(&self, address: Address, record: Vec<u8>) -> Result<(), StoreError>;
-
-    /// Applies the writes of one handled message together.
+    /// Applies every write of `writes` (at most one per address), all or
+    /// none, atomically with respect to every other `commit` and
+    /// `load_session` on the same storage, from any thread or process.
     ///
-    /// A database applies them in one transaction. A store without
-    /// transactions applies them in this order, which is safe to interrupt:
-    /// `save_peer_identity` (if `new_peer_identity` is set), then
-    /// `store_session`, then `remove_one_time_prekey` (if
-    /// `consumed_one_time_prekey` is set).
-    fn commit(&self, commit: PendingWrites) -> Result<(), StoreError>;
+    /// The store keeps, beside each address's session record, the
+    /// `generation` it was committed with. For each write, in one
+    /// transaction (a database transaction, or one lock held throughout):
+    ///
+    /// 1. **Check**, and throw `StoreError.Conflict` writing nothing at all
+    ///    (of any write of the batch) unless every write passes:
+    ///    - the generation kept for `address` equals `expected_generation`;
+    ///      `expected_generation` null/nil/None: no session is stored for
+    ///      `address`;
+    ///    - if `peer_identity_first_use`: no identity is recorded for
+    ///      `address`, or exactly the bytes of `peer_identity` are;
+    ///    - every id in `consumed_one_time_prekeys` is still stored.
+    /// 2. If `peer_identity` is set, store it as the identity of `address`
+    ///    (replacing any other, unless `peer_identity_first_use`: then only
+    ///    if none is recorded).
+    /// 3. Store `session` as the record of `address`, and `generation` as
+    ///    its generation.
+    /// 4. Remove the one-time prekeys of `consumed_one_time_prekeys`.
+    ///
+    /// Return only once the writes are durable: a message built on them may
+    /// be sent next. Throw `StoreError.Backend` (or any exception) if the
+    /// storage failed; then too nothing may have been written.
+    fn commit(&self, writes: Vec<PendingWrites>) -> Result<(), StoreError>;
 }
 
-/// The writes of one handled message, given to `ProtocolStore.commit`.
+/// One address's writes in a `ProtocolStore.commit`: one change of its
+/// state (an encryption, a handled message, a new session, a trust
+/// decision).
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct PendingWrites {
-    /// The address whose session changed.
+    /// The address whose state changed.
     pub address: Address,
+    /// The generation of the session of `address` this change was computed
+    /// from, which must still be the stored one; null/nil/None: no session
+    /// may be stored for `address`.
+    pub expected_generation: Option<u64>,
+    /// The generation of `session`, to keep beside it (never equal to
+    /// `expected_generation`).
+    pub generation: u64,
     /// The session record to store for `address`.
     pub session: Vec<u8>,
-    /// An identity record to store for `address` (seen for the first time).
-    pub new_peer_identity: Option<Vec<u8>>,
-    /// A one-time prekey the session consumed, to remove.
-    pub consumed_one_time_prekey: Option<u32>,
+    /// An identity record to store for `address`.
+    pub peer_identity: Option<Vec<u8>>,
+    /// Whether `peer_identity` is trusted on first use: stored only if no
+    /// identity is recorded for `address`; if another record is stored (other
+    /// bytes), the commit is a conflict. Otherwise `peer_identity` (the
+    /// user's trust decision) replaces whatever is recorded.
+    pub peer_identity_first_use: bool,
+    /// The one-time prekeys the change consumed: each must still be stored
+    /// (otherwise the commit is a conflict), and is removed.
+    pub consumed_one_time_prekeys: Vec<u32>,
+}
+
+impl PendingWrites {
+    /// The foreign form of `commit`.
+    ///
+    /// # Errors
+    /// A backend error for an identity write this binding does not know (a
+    /// newer core): refused rather than guessed at.
+    fn from_core(commit: &StoreCommit) -> Result<Self, core::StoreError> {
+        let (peer_identity, peer_identity_first_use) = match commit.peer_identity {
+            None => (None, false),
+            Some(PeerIdentityWrite::FirstUse(identity)) => (Some(identity.to_record_bytes()), true),
+            Some(PeerIdentityWrite::Replace(identity)) => (Some(identity.to_record_bytes()), false),
+            Some(_) => {
+                return Err(core::StoreError::backend("an identity write unknown to sotto-ffi"));
+            }
+        };
+        Ok(Self {
+            address: (&commit.address).into(),
+            expected_generation: commit.expected_generation,
+            generation: commit.session.generation(),
+            session: commit.session.to_bytes().to_vec(),
+            peer_identity,
+            peer_identity_first_use,
+            consumed_one_time_prekeys: commit
+                .consumed_one_time_prekeys
+                .iter()
+                .map(|&id| id.into())
+                .collect(),
+        })
+    }
+}
+
+/// The most threads [`check_store_conformance`] races: the check spawns
+/// them all at once, and a thread the system refuses would abort it.
+const MAX_CONFORMANCE_THREADS: u32 = 64;
+
+/// Checks `store` against the commit contract of `ProtocolStore.commit`,
+/// with `threads` threads (at most 64) racing compare-and-swaps (none if
+/// `threads` is 0 or 1): run it in the app's tests, on an empty instance of
+/// its store.
+///
+/// It writes sessions and identities for the addresses of account
+/// `sotto-conformance-check` (devices 0 to 4) and the one-time prekeys
+/// 4294967294 and 4294967295, which must not exist: never run it on a
+/// user's store.
+///
+/// # Errors
+/// `ConformanceFailed`, naming the first check that failed;
+/// `InvalidArgument` for more than 64 threads.
+#[uniffi::export]
+pub fn check_store_conformance(
+    store: Arc<dyn ProtocolStore>,
+    threads: u32,
+) -> Result<(), SottoError> {
+    let threads = usize::try_from(threads)
+        .ok()
+        .filter(|_| threads <= MAX_CONFORMANCE_THREADS)
+        .ok_or_else(|| SottoError::InvalidArgument {
+            reason: format!("at most {MAX_CONFORMANCE_THREADS} threads, not {threads}"),
+        })?;
+    Ok(core::conformance::check(&ForeignStore(store), threads)?)
 }
 
 /// The SDK's store in memory: for tests, and for apps that persist nothing.
@@ -113,9 +213,14 @@ impl InMemoryStore {
 /// keeps in the platform's key store (the Keychain, the Android Keystore),
 /// never next to the database. `docs/PROTOCOL.md` §11 gives the format.
 ///
-/// **Warning:** restoring an older copy of the file makes the device reuse
-/// message keys; restore sessions from a backup only if the app can
-/// tolerate that.
+/// Rows removed, added or rolled back one by one are detected when the
+/// store is opened (`StoreTampered`).
+///
+/// **Warning:** restoring an older copy of the whole file makes the device
+/// reuse message keys, and is detected only against an anchor the app keeps
+/// outside the file: store `write_counter()` in the platform's key store
+/// (from time to time, say when the app goes to the background) and open
+/// with `open_anchored`.
 #[derive(Debug, uniffi::Object)]
 pub struct SqliteStore(pub(crate) Arc<core::SqliteStore>);
 
@@ -146,12 +251,31 @@ impl SqliteStore {
     ///
     /// # Errors
     /// `WrongStorageKey` for another key, `CorruptRecord` for a damaged
-    /// store, `Store` for a missing file, a file that is not a Sotto store,
-    /// or a failure of SQLite. On error the file is unchanged.
+    /// store, `StoreTampered` if rows were removed, added or rolled back,
+    /// `Store` for a missing file, a file that is not a Sotto store, or a
+    /// failure of SQLite. On error the file is unchanged.
     #[uniffi::constructor]
     pub fn open(path: String, storage_key: Vec<u8>) -> Result<Arc<Self>, SottoError> {
         let key = self::storage_key(&storage_key)?;
         Ok(Arc::new(Self(Arc::new(core::SqliteStore::open(path, &key)?))))
+    }
+
+    /// Opens the store as `open` does, and also refuses it if its
+    /// `write_counter()` is below `anchor`, the counter the app read earlier
+    /// and kept outside the file: the whole file was restored to an older
+    /// copy. The anchor is only as fresh as the app keeps it.
+    ///
+    /// # Errors
+    /// As `open`, and `StoreTampered` if the file's counter is below
+    /// `anchor`.
+    #[uniffi::constructor]
+    pub fn open_anchored(
+        path: String,
+        storage_key: Vec<u8>,
+        anchor: u64,
+    ) -> Result<Arc<Self>, SottoError> {
+        let key = self::storage_key(&storage_key)?;
+        Ok(Arc::new(Self(Arc::new(core::SqliteStore::open_anchored(path, &key, anchor)?))))
     }
 
     /// The path of the database file.
@@ -166,11 +290,55 @@ impl SqliteStore {
     pub fn one_time_prekey_count(&self) -> Result<u64, SottoError> {
         Ok(self.0.one_time_prekey_count()?.try_into().unwrap_or(u64::MAX))
     }
+
+    /// How many write transactions the store has committed: it grows with
+    /// every write. Keep it in the platform's key store and give it to
+    /// `open_anchored`.
+    ///
+    /// # Errors
+    /// `WrongStorageKey` if another handle rekeyed the store, `Store` if the
+    /// database failed.
+    pub fn write_counter(&self) -> Result<u64, SottoError> {
+        Ok(self.0.write_counter()?)
+    }
+
+    /// Re-seals every record under `new_key` (32 bytes), in one
+    /// transaction: interrupted, the store opens afterwards with the old key
+    /// or with the new one. Needed once `LimitExceeded` reports the storage
+    /// key's seal limit reached. Store the new key in the platform's key
+    /// store before calling this, and drop the old one after it returned.
+    ///
+    /// **Warning:** rekey while no other handle or process has the store
+    /// open: one that does fails with `WrongStorageKey` at its next access
+    /// and must open the store again with the new key.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a key that is not 32 bytes, `Store` if rows
+    /// sealed by an older Sotto remain (call `upgrade_legacy_rows` with
+    /// every address first) or the database failed, `WrongStorageKey` if
+    /// another handle rekeyed it. On error nothing changed.
+    pub fn rekey(&self, new_key: Vec<u8>) -> Result<(), SottoError> {
+        Ok(self.0.rekey(&storage_key(&new_key)?)?)
+    }
+
+    /// Re-seals, in one transaction, the sessions and peer identities of
+    /// `addresses` still sealed by an older Sotto (only a caller that knows
+    /// the addresses can; any write of them does it too), and returns how
+    /// many rows it re-sealed. `rekey` needs none left.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a bad address, `CorruptRecord` or `Store`; then
+    /// nothing changed.
+    pub fn upgrade_legacy_rows(&self, addresses: Vec<Address>) -> Result<u64, SottoError> {
+        let addresses =
+            addresses.iter().map(Address::to_core).collect::<Result<Vec<_>, SottoError>>()?;
+        Ok(self.0.upgrade_legacy_rows(&addresses)?.try_into().unwrap_or(u64::MAX))
+    }
 }
 
 /// A new random 32-byte storage key for a [`SqliteStore`], for an app's
-/// first run: keep it in the platform's key store before creating the
-/// store.
+/// first run (or a `rekey`): keep it in the platform's key store before
+/// creating the store.
 ///
 /// **Warning:** a secret: whoever has it and the database file has every
 /// session secret in it.
@@ -208,14 +376,6 @@ impl core::IdentityStore for ForeignStore {
     ) -> Result<Option<PeerIdentity>, core::StoreError> {
         let record = self.0.peer_identity(address.into()).map_err(backend)?;
         Self::load(record, PeerIdentity::from_record_bytes)
-    }
-
-    fn save_peer_identity(
-        &self,
-        address: &sotto::session::Address,
-        identity: &PeerIdentity,
-    ) -> Result<(), core::StoreError> {
-        self.0.save_peer_identity(address.into(), identity.to_record_bytes()).map_err(backend)
     }
 }
 
@@ -262,120 +422,262 @@ impl core::SessionStore for ForeignStore {
         let record = self.0.load_session(address.into()).map_err(backend)?;
         Self::load(record, SessionRecord::from_bytes)
     }
-
-    fn store_session(
-        &self,
-        address: &sotto::session::Address,
-        record: &SessionRecord,
-    ) -> Result<(), core::StoreError> {
-        self.0.store_session(address.into(), record.to_bytes().to_vec()).map_err(backend)
-    }
 }
 
 impl core::ProtocolStore for ForeignStore {
-    fn commit(&self, commit: &StoreCommit) -> Result<(), core::StoreError> {
-        let writes = PendingWrites {
-            address: (&commit.address).into(),
-            session: commit.session.to_bytes().to_vec(),
-            new_peer_identity: commit.new_peer_identity.map(|peer| peer.to_record_bytes()),
-            consumed_one_time_prekey: commit.consumed_one_time_prekey.map(Into::into),
+    fn commit(&self, commits: &[StoreCommit]) -> Result<(), core::StoreError> {
+        // The core's conflict names an address; the foreign one does not,
+        // and the manager acts on the conflict alone.
+        let Some(first) = commits.first() else {
+            return Ok(());
         };
-        self.0.commit(writes).map_err(backend)
+        let writes = commits.iter().map(PendingWrites::from_core).collect::<Result<_, _>>()?;
+        self.0.commit(writes).map_err(|error| match error {
+            StoreError::Conflict => core::StoreError::Conflict { address: first.address.clone() },
+            other => backend(other),
+        })
     }
-}
-
-/// Forwards every method of the core's store traits but `commit` to
-/// `$inner` (an expression of a type implementing `core::ProtocolStore`,
-/// with `self` bound).
-macro_rules! forward_store_traits {
-    ($ty:ty, |$self:ident| $inner:expr) => {
-        impl core::IdentityStore for $ty {
-            fn local_identity(&$self) -> Result<Option<IdentityKeyPair>, core::StoreError> {
-                $inner.local_identity()
-            }
-
-            fn peer_identity(
-                &$self,
-                address: &sotto::session::Address,
-            ) -> Result<Option<PeerIdentity>, core::StoreError> {
-                $inner.peer_identity(address)
-            }
-
-            fn save_peer_identity(
-                &$self,
-                address: &sotto::session::Address,
-                identity: &PeerIdentity,
-            ) -> Result<(), core::StoreError> {
-                $inner.save_peer_identity(address, identity)
-            }
-        }
-
-        impl core::SignedPreKeyStore for $ty {
-            fn signed_prekey(
-                &$self,
-                id: SignedPreKeyId,
-            ) -> Result<Option<SignedPreKey>, core::StoreError> {
-                $inner.signed_prekey(id)
-            }
-
-            fn save_signed_prekey(&$self, prekey: &SignedPreKey) -> Result<(), core::StoreError> {
-                $inner.save_signed_prekey(prekey)
-            }
-
-            fn remove_signed_prekey(&$self, id: SignedPreKeyId) -> Result<(), core::StoreError> {
-                $inner.remove_signed_prekey(id)
-            }
-        }
-
-        impl core::OneTimePreKeyStore for $ty {
-            fn one_time_prekey(
-                &$self,
-                id: OneTimePreKeyId,
-            ) -> Result<Option<OneTimePreKey>, core::StoreError> {
-                $inner.one_time_prekey(id)
-            }
-
-            fn save_one_time_prekey(
-                &$self,
-                prekey: &OneTimePreKey,
-            ) -> Result<(), core::StoreError> {
-                $inner.save_one_time_prekey(prekey)
-            }
-
-            fn remove_one_time_prekey(&$self, id: OneTimePreKeyId) -> Result<(), core::StoreError> {
-                $inner.remove_one_time_prekey(id)
-            }
-        }
-
-        impl core::SessionStore for $ty {
-            fn load_session(
-                &$self,
-                address: &sotto::session::Address,
-            ) -> Result<Option<SessionRecord>, core::StoreError> {
-                $inner.load_session(address)
-            }
-
-            fn store_session(
-                &$self,
-                address: &sotto::session::Address,
-                record: &SessionRecord,
-            ) -> Result<(), core::StoreError> {
-                $inner.store_session(address, record)
-            }
-        }
-    };
 }
 
 /// Whichever store a manager was made with, shared with the FFI object that
 /// made it.
+///
+/// A newtype only because the core implements its store traits for no
+/// `Arc`, and the orphan rule forbids doing it here: each method forwards.
 #[derive(Clone)]
 pub(crate) struct SharedStore(pub(crate) Arc<dyn core::ProtocolStore>);
 
-forward_store_traits!(SharedStore, |self| self.0);
+impl core::IdentityStore for SharedStore {
+    fn local_identity(&self) -> Result<Option<IdentityKeyPair>, core::StoreError> {
+        self.0.local_identity()
+    }
+
+    fn peer_identity(
+        &self,
+        address: &sotto::session::Address,
+    ) -> Result<Option<PeerIdentity>, core::StoreError> {
+        self.0.peer_identity(address)
+    }
+}
+
+impl core::SignedPreKeyStore for SharedStore {
+    fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, core::StoreError> {
+        self.0.signed_prekey(id)
+    }
+
+    fn save_signed_prekey(&self, prekey: &SignedPreKey) -> Result<(), core::StoreError> {
+        self.0.save_signed_prekey(prekey)
+    }
+
+    fn remove_signed_prekey(&self, id: SignedPreKeyId) -> Result<(), core::StoreError> {
+        self.0.remove_signed_prekey(id)
+    }
+}
+
+impl core::OneTimePreKeyStore for SharedStore {
+    fn one_time_prekey(
+        &self,
+        id: OneTimePreKeyId,
+    ) -> Result<Option<OneTimePreKey>, core::StoreError> {
+        self.0.one_time_prekey(id)
+    }
+
+    fn save_one_time_prekey(&self, prekey: &OneTimePreKey) -> Result<(), core::StoreError> {
+        self.0.save_one_time_prekey(prekey)
+    }
+
+    fn remove_one_time_prekey(&self, id: OneTimePreKeyId) -> Result<(), core::StoreError> {
+        self.0.remove_one_time_prekey(id)
+    }
+}
+
+impl core::SessionStore for SharedStore {
+    fn load_session(
+        &self,
+        address: &sotto::session::Address,
+    ) -> Result<Option<SessionRecord>, core::StoreError> {
+        self.0.load_session(address)
+    }
+}
 
 impl core::ProtocolStore for SharedStore {
-    fn commit(&self, commit: &StoreCommit) -> Result<(), core::StoreError> {
-        // The store's own commit: one transaction in a database.
-        self.0.commit(commit)
+    fn commit(&self, commits: &[StoreCommit]) -> Result<(), core::StoreError> {
+        self.0.commit(commits)
+    }
+
+    /// The store's own exclusive transaction, if it has one
+    /// (`SqliteStore`'s `BEGIN IMMEDIATE`).
+    fn begin_write(&self) -> Result<Option<Box<dyn WriteTransaction + '_>>, core::StoreError> {
+        self.0.begin_write()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A foreign store written in Rust: what an app writes in its language.
+    #[derive(Default)]
+    struct MapStore {
+        identity: Vec<u8>,
+        /// Ignores `expected_generation`: a broken compare-and-swap.
+        broken: bool,
+        state: Mutex<State>,
+    }
+
+    #[derive(Default)]
+    struct State {
+        peers: HashMap<Address, Vec<u8>>,
+        prekeys: HashMap<(bool, u32), Vec<u8>>,
+        sessions: HashMap<Address, (u64, Vec<u8>)>,
+    }
+
+    impl MapStore {
+        fn state(&self) -> std::sync::MutexGuard<'_, State> {
+            self.state.lock().unwrap()
+        }
+    }
+
+    impl State {
+        fn admits(&self, write: &PendingWrites, broken: bool) -> bool {
+            let stored = self.sessions.get(&write.address).map(|(generation, _)| *generation);
+            let identity_ok = !write.peer_identity_first_use
+                || self
+                    .peers
+                    .get(&write.address)
+                    .is_none_or(|recorded| Some(recorded) == write.peer_identity.as_ref());
+            let prekeys_ok = write
+                .consumed_one_time_prekeys
+                .iter()
+                .all(|id| self.prekeys.contains_key(&(false, *id)));
+            (broken || stored == write.expected_generation) && identity_ok && prekeys_ok
+        }
+    }
+
+    impl ProtocolStore for MapStore {
+        fn local_identity(&self) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(Some(self.identity.clone()))
+        }
+
+        fn peer_identity(&self, address: Address) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.state().peers.get(&address).cloned())
+        }
+
+        fn signed_prekey(&self, id: u32) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.state().prekeys.get(&(true, id)).cloned())
+        }
+
+        fn save_signed_prekey(&self, id: u32, record: Vec<u8>) -> Result<(), StoreError> {
+            self.state().prekeys.insert((true, id), record);
+            Ok(())
+        }
+
+        fn remove_signed_prekey(&self, id: u32) -> Result<(), StoreError> {
+            self.state().prekeys.remove(&(true, id));
+            Ok(())
+        }
+
+        fn one_time_prekey(&self, id: u32) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.state().prekeys.get(&(false, id)).cloned())
+        }
+
+        fn save_one_time_prekey(&self, id: u32, record: Vec<u8>) -> Result<(), StoreError> {
+            self.state().prekeys.insert((false, id), record);
+            Ok(())
+        }
+
+        fn remove_one_time_prekey(&self, id: u32) -> Result<(), StoreError> {
+            self.state().prekeys.remove(&(false, id));
+            Ok(())
+        }
+
+        fn load_session(&self, address: Address) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.state().sessions.get(&address).map(|(_, record)| record.clone()))
+        }
+
+        fn commit(&self, writes: Vec<PendingWrites>) -> Result<(), StoreError> {
+            let mut state = self.state();
+            if !writes.iter().all(|write| state.admits(write, self.broken)) {
+                return Err(StoreError::Conflict);
+            }
+            for write in writes {
+                if let Some(identity) = write.peer_identity
+                    && (!write.peer_identity_first_use || !state.peers.contains_key(&write.address))
+                {
+                    state.peers.insert(write.address.clone(), identity);
+                }
+                state.sessions.insert(write.address, (write.generation, write.session));
+                for id in write.consumed_one_time_prekeys {
+                    state.prekeys.remove(&(false, id));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn map_store(broken: bool) -> Arc<MapStore> {
+        let identity = IdentityKeyPair::generate(&mut sotto::rng::os_rng());
+        Arc::new(MapStore {
+            identity: identity.to_record_bytes().to_vec(),
+            broken,
+            ..MapStore::default()
+        })
+    }
+
+    #[test]
+    fn a_foreign_store_that_keeps_the_contract_passes_the_check() {
+        check_store_conformance(map_store(false), 8).unwrap();
+    }
+
+    #[test]
+    fn the_check_refuses_more_threads_than_it_races() {
+        assert!(matches!(
+            check_store_conformance(map_store(false), MAX_CONFORMANCE_THREADS + 1),
+            Err(SottoError::InvalidArgument { .. })
+        ));
+    }
+
+    #[test]
+    fn a_foreign_store_that_ignores_the_generation_fails_the_check() {
+        let error = check_store_conformance(map_store(true), 1).unwrap_err();
+        assert!(
+            matches!(&error, SottoError::ConformanceFailed { check, .. } if check.contains("compare-and-swap")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_commit_crosses_as_pending_writes() {
+        let store = map_store(false);
+        let foreign = ForeignStore(store.clone());
+        let address = sotto::session::Address::new("carol", 2).unwrap();
+        let key = IdentityKeyPair::generate(&mut sotto::rng::os_rng()).public();
+        let identity = PeerIdentity { key, verified: false };
+        let prekey = OneTimePreKey::generate(7.into(), &mut sotto::rng::os_rng());
+        core::OneTimePreKeyStore::save_one_time_prekey(&foreign, &prekey).unwrap();
+        let record = SessionRecord::from_bytes(&SessionRecord::default().to_bytes()).unwrap();
+        let commit = StoreCommit::new(address.clone(), None, record)
+            .with_peer_identity(PeerIdentityWrite::FirstUse(identity))
+            .consuming(7.into());
+
+        let writes = PendingWrites::from_core(&commit).unwrap();
+        assert_eq!(writes.address, Address::from(&address));
+        assert_eq!(writes.expected_generation, None);
+        assert_eq!(writes.generation, commit.session.generation());
+        assert_eq!(writes.peer_identity, Some(identity.to_record_bytes()));
+        assert!(writes.peer_identity_first_use);
+        assert_eq!(writes.consumed_one_time_prekeys, vec![7]);
+
+        core::ProtocolStore::commit(&foreign, std::slice::from_ref(&commit)).unwrap();
+        assert_eq!(core::IdentityStore::peer_identity(&foreign, &address).unwrap(), Some(identity));
+        assert!(core::OneTimePreKeyStore::one_time_prekey(&foreign, 7.into()).unwrap().is_none());
+        // The same commit again: the generation moved on, the prekey is gone.
+        assert!(matches!(
+            core::ProtocolStore::commit(&foreign, &[commit]),
+            Err(core::StoreError::Conflict { address: conflicted }) if conflicted == address
+        ));
     }
 }

@@ -1,7 +1,6 @@
 """Sotto through its Python binding: conversations, a store written in
-Python, errors as exceptions, safety numbers and call keys."""
-
-import threading
+Python, the persistent store, errors as exceptions, trust decisions, safety
+numbers and group calls."""
 
 import pytest
 
@@ -10,9 +9,6 @@ from sotto import (
     CipherSuite,
     GroupCall,
     IdentityKeyPair,
-    InMemoryStore,
-    PreKeyBundle,
-    ProtocolStore,
     SafetyNumber,
     SessionManager,
     SottoError,
@@ -21,118 +17,7 @@ from sotto import (
     generate_storage_key,
 )
 
-ALICE = Address(account="alice", device=1)
-BOB = Address(account="bob", device=1)
-
-
-def in_memory(address):
-    return SessionManager.with_in_memory_store(address, InMemoryStore(IdentityKeyPair.generate()))
-
-
-def bundle_of(manager, signed_id=1, one_time_id=100):
-    """What a server would hand out for `manager`'s device."""
-    signed = manager.generate_signed_prekey(signed_id)
-    one_time = manager.generate_one_time_prekeys(one_time_id, 1)[0]
-    return PreKeyBundle(manager.identity_key(), signed, one_time).to_bytes()
-
-
-def connect(alice, bob):
-    """Alice starts a session from Bob's bundle; Bob answers."""
-    alice.process_bundle(BOB, bundle_of(bob))
-    first = alice.encrypt(BOB, b"hello Bob")
-    received = bob.decrypt(ALICE, first)
-    assert received.started_session()
-    assert received.plaintext() == b"hello Bob"
-    received.commit()
-    assert alice.decrypt_and_commit(BOB, bob.encrypt(ALICE, b"hello Alice")) == b"hello Alice"
-
-
-class DictStore(ProtocolStore):
-    """A ProtocolStore in Python dicts: records are opaque bytes."""
-
-    def __init__(self, identity):
-        self.lock = threading.Lock()
-        self.identity = identity.to_record_bytes()
-        self.peers = {}
-        self.signed = {}
-        self.one_time = {}
-        self.sessions = {}
-        self.fail_with = None
-        self.commits = 0
-
-    def _check(self):
-        if self.fail_with is not None:
-            raise self.fail_with
-
-    @staticmethod
-    def _key(address):
-        return (address.account, address.device)
-
-    def local_identity(self):
-        self._check()
-        return self.identity
-
-    def peer_identity(self, address):
-        self._check()
-        with self.lock:
-            return self.peers.get(self._key(address))
-
-    def save_peer_identity(self, address, record):
-        self._check()
-        with self.lock:
-            self.peers[self._key(address)] = bytes(record)
-
-    def signed_prekey(self, id):
-        self._check()
-        with self.lock:
-            return self.signed.get(id)
-
-    def save_signed_prekey(self, id, record):
-        self._check()
-        with self.lock:
-            self.signed[id] = bytes(record)
-
-    def remove_signed_prekey(self, id):
-        self._check()
-        with self.lock:
-            self.signed.pop(id, None)
-
-    def one_time_prekey(self, id):
-        self._check()
-        with self.lock:
-            return self.one_time.get(id)
-
-    def save_one_time_prekey(self, id, record):
-        self._check()
-        with self.lock:
-            self.one_time[id] = bytes(record)
-
-    def remove_one_time_prekey(self, id):
-        self._check()
-        with self.lock:
-            self.one_time.pop(id, None)
-
-    def load_session(self, address):
-        self._check()
-        with self.lock:
-            return self.sessions.get(self._key(address))
-
-    def store_session(self, address, record):
-        self._check()
-        with self.lock:
-            self.sessions[self._key(address)] = bytes(record)
-
-    def commit(self, commit):
-        """All writes of one message under one lock: a transaction."""
-        self._check()
-        with self.lock:
-            key = self._key(commit.address)
-            if commit.new_peer_identity is not None:
-                self.peers[key] = bytes(commit.new_peer_identity)
-            self.sessions[key] = bytes(commit.session)
-            if commit.consumed_one_time_prekey is not None:
-                self.one_time.pop(commit.consumed_one_time_prekey, None)
-            self.commits += 1
+from helpers import ALICE, BOB, DictStore, bundle_of, connect, in_memory
 
 
 def test_two_party_conversation_with_out_of_order_delivery():
@@ -161,11 +46,14 @@ def test_a_store_written_in_python():
     alice = in_memory(ALICE)
     connect(alice, bob)
 
-    # Bob's state lives in the Python store, as opaque records.
+    # Bob's state lives in the Python store, as opaque records, each session
+    # with its generation; every write went through commit.
     assert set(store.signed) == {1}
     assert store.one_time == {}, "the first message consumed the one-time prekey"
-    assert store.peers[("alice", 1)] and store.sessions[("alice", 1)]
-    assert store.commits == 1
+    assert store.peers[("alice", 1)]
+    generation, record = store.sessions[("alice", 1)]
+    assert generation > 0 and record
+    assert store.commits == 2, "the first message's commit, then the reply's encryption"
 
     # A message is not stored until committed: it decrypts again.
     message = alice.encrypt(BOB, b"handle me once")
@@ -258,7 +146,8 @@ def test_a_corrupt_record_is_refused():
     bob = SessionManager.with_store(BOB, store)
     alice = in_memory(ALICE)
     connect(alice, bob)
-    store.sessions[("alice", 1)] = b"\xff\x00 not a record"
+    generation, _ = store.sessions[("alice", 1)]
+    store.sessions[("alice", 1)] = (generation, b"\xff\x00 not a record")
     with pytest.raises(SottoError.CorruptRecord):
         bob.encrypt(ALICE, b"x")
 
@@ -311,10 +200,43 @@ def test_identity_change_is_refused_until_trusted():
     with pytest.raises(SottoError.UntrustedIdentity):
         alice.decrypt(BOB, new_bob.encrypt(ALICE, b"it's me, really"))
 
-    # Once the user accepts the new key, the session can be replaced.
+    # The user accepts the new key: the sessions with the old one are
+    # dropped, and the old device's messages are refused from now on.
+    old_message = bob.encrypt(ALICE, b"from the old install")
     alice.trust_identity(BOB, changed.value.identity_key, False)
+    assert not alice.has_session(BOB)
+    with pytest.raises(SottoError.NoSession):
+        alice.decrypt(BOB, old_message)
     alice.process_bundle(BOB, new_bundle)
     assert new_bob.decrypt_and_commit(ALICE, alice.encrypt(BOB, b"welcome back")) == b"welcome back"
+
+
+def test_a_trust_decision_makes_pending_decryptions_stale():
+    alice, bob = in_memory(ALICE), in_memory(BOB)
+    connect(alice, bob)
+    pending = alice.decrypt(BOB, bob.encrypt(ALICE, b"decided before the trust"))
+    alice.trust_identity(BOB, bob.identity_key(), True)
+    with pytest.raises(SottoError.StaleDecryption):
+        pending.commit()
+    assert alice.decrypt_and_commit(BOB, bob.encrypt(ALICE, b"after")) == b"after"
+
+
+def test_a_store_that_lost_an_identity_refuses_the_address_until_trusted():
+    store = DictStore(IdentityKeyPair.generate())
+    bob = SessionManager.with_store(BOB, store)
+    alice = in_memory(ALICE)
+    connect(alice, bob)
+
+    del store.peers[("alice", 1)]
+    with pytest.raises(SottoError.PeerIdentityMissing) as missing:
+        bob.encrypt(ALICE, b"x")
+    assert missing.value.address == ALICE
+    with pytest.raises(SottoError.PeerIdentityMissing):
+        bob.decrypt(ALICE, alice.encrypt(BOB, b"y"))
+
+    # The user confirms Alice's key (say, by comparing safety numbers).
+    bob.trust_identity(ALICE, alice.identity_key(), True)
+    assert alice.decrypt_and_commit(BOB, bob.encrypt(ALICE, b"back")) == b"back"
 
 
 def test_safety_numbers_agree_on_both_sides():
@@ -330,29 +252,6 @@ def test_safety_numbers_agree_on_both_sides():
     assert direct.displayable() == on_alice.displayable()
     with pytest.raises(SottoError.InvalidArgument):
         on_bob.matches_scanned(b"\x00" * 3)
-
-
-def test_call_keys_and_an_sframe_round_trip():
-    alice, bob = in_memory(ALICE), in_memory(BOB)
-    connect(alice, bob)
-    call_id = b"call-0001"
-    suite = CipherSuite.AES128_GCM_SHA256_128
-    on_alice, on_bob = alice.call_keys(BOB, call_id), bob.call_keys(ALICE, call_id)
-    assert on_alice.send_kid() == on_bob.receive_kid()
-    assert on_alice.send_base_key() == on_bob.receive_base_key()
-
-    sender, receiver = on_alice.sender(suite), on_bob.receiver(suite)
-    frame = sender.encrypt(b"rtp header", b"an opus frame")
-    assert receiver.decrypt(b"rtp header", frame) == b"an opus frame"
-    with pytest.raises(SottoError.FrameReplayed):
-        receiver.decrypt(b"rtp header", frame)
-    with pytest.raises(SottoError.AuthenticationFailed):
-        receiver.decrypt(b"other metadata", sender.encrypt(b"rtp header", b"x"))
-
-    back = on_bob.sender(suite).encrypt(b"", b"answer")
-    assert on_alice.receiver(suite).decrypt(b"", back) == b"answer"
-    with pytest.raises(SottoError.InvalidArgument):
-        alice.call_keys(BOB, b"")
 
 
 def test_group_call_sender_keys_over_dm_sessions():

@@ -1,5 +1,6 @@
 // Sotto through its Kotlin binding: conversations, a store written in
-// Kotlin, errors as exceptions, safety numbers and call keys.
+// Kotlin, the persistent store, errors as exceptions, trust decisions,
+// safety numbers and group calls.
 package sotto
 
 import java.nio.file.Path
@@ -15,93 +16,12 @@ import uniffi.sotto.Address
 import uniffi.sotto.CipherSuite
 import uniffi.sotto.GroupCall
 import uniffi.sotto.IdentityKeyPair
-import uniffi.sotto.InMemoryStore
-import uniffi.sotto.PendingWrites
-import uniffi.sotto.PreKeyBundle
-import uniffi.sotto.ProtocolStore
 import uniffi.sotto.SafetyNumber
 import uniffi.sotto.SessionManager
 import uniffi.sotto.SottoException
 import uniffi.sotto.SqliteStore
 import uniffi.sotto.StoreException
 import uniffi.sotto.generateStorageKey
-
-val ALICE = Address("alice", 1u)
-val BOB = Address("bob", 1u)
-
-fun inMemory(address: Address): SessionManager =
-    SessionManager.withInMemoryStore(address, InMemoryStore(IdentityKeyPair.generate()))
-
-/** What a server would hand out for `manager`'s device. */
-fun bundleOf(manager: SessionManager, signedId: UInt = 1u, oneTimeId: UInt = 100u): ByteArray {
-    val signed = manager.generateSignedPrekey(signedId)
-    val oneTime = manager.generateOneTimePrekeys(oneTimeId, 1u).first()
-    return PreKeyBundle(manager.identityKey(), signed, oneTime).toBytes()
-}
-
-/** Alice starts a session from Bob's bundle; Bob answers. */
-fun connect(alice: SessionManager, bob: SessionManager) {
-    alice.processBundle(BOB, bundleOf(bob))
-    val received = bob.decrypt(ALICE, alice.encrypt(BOB, "hello Bob".toByteArray()))
-    assertTrue(received.startedSession())
-    assertEquals("hello Bob", String(received.plaintext()))
-    received.commit()
-    val reply = bob.encrypt(ALICE, "hello Alice".toByteArray())
-    assertEquals("hello Alice", String(alice.decryptAndCommit(BOB, reply)))
-}
-
-/** A ProtocolStore in Kotlin maps: records are opaque bytes. */
-class MapStore(identity: IdentityKeyPair) : ProtocolStore {
-    private val identity = identity.toRecordBytes()
-    val peers = HashMap<Address, ByteArray>()
-    val signed = HashMap<UInt, ByteArray>()
-    val oneTime = HashMap<UInt, ByteArray>()
-    val sessions = HashMap<Address, ByteArray>()
-    @Volatile var failWith: Exception? = null
-    @Volatile var commits = 0
-
-    private fun check() {
-        failWith?.let { throw it }
-    }
-
-    override fun localIdentity(): ByteArray? { check(); return identity }
-
-    override fun peerIdentity(address: Address): ByteArray? =
-        synchronized(this) { check(); peers[address] }
-
-    override fun savePeerIdentity(address: Address, record: ByteArray) =
-        synchronized(this) { check(); peers[address] = record }
-
-    override fun signedPrekey(id: UInt): ByteArray? = synchronized(this) { check(); signed[id] }
-
-    override fun saveSignedPrekey(id: UInt, record: ByteArray) =
-        synchronized(this) { check(); signed[id] = record }
-
-    override fun removeSignedPrekey(id: UInt) = synchronized(this) { check(); signed.remove(id); Unit }
-
-    override fun oneTimePrekey(id: UInt): ByteArray? = synchronized(this) { check(); oneTime[id] }
-
-    override fun saveOneTimePrekey(id: UInt, record: ByteArray) =
-        synchronized(this) { check(); oneTime[id] = record }
-
-    override fun removeOneTimePrekey(id: UInt) =
-        synchronized(this) { check(); oneTime.remove(id); Unit }
-
-    override fun loadSession(address: Address): ByteArray? =
-        synchronized(this) { check(); sessions[address] }
-
-    override fun storeSession(address: Address, record: ByteArray) =
-        synchronized(this) { check(); sessions[address] = record }
-
-    /** All writes of one message under one lock: a transaction. */
-    override fun commit(commit: PendingWrites) = synchronized(this) {
-        check()
-        commit.newPeerIdentity?.let { peers[commit.address] = it }
-        sessions[commit.address] = commit.session
-        commit.consumedOneTimePrekey?.let { oneTime.remove(it) }
-        commits += 1
-    }
-}
 
 class SottoTest {
     @Test
@@ -135,20 +55,22 @@ class SottoTest {
         val alice = inMemory(ALICE)
         connect(alice, bob)
 
-        // Bob's state lives in the Kotlin store, as opaque records.
+        // Bob's state lives in the Kotlin store, as opaque records, each
+        // session with its generation; every write went through commit.
         assertEquals(setOf(1u), store.signed.keys)
         assertTrue(store.oneTime.isEmpty(), "the first message consumed the one-time prekey")
-        assertTrue(store.peers.containsKey(ALICE) && store.sessions.containsKey(ALICE))
-        assertEquals(1, store.commits)
+        assertTrue(store.peers.containsKey(ALICE))
+        assertTrue(store.sessions.getValue(ALICE).generation > 0uL)
+        assertEquals(2, store.commits, "the first message's commit, then the reply's encryption")
 
         // A message is not stored until committed: it decrypts again.
         val message = alice.encrypt(BOB, "handle me once".toByteArray())
         val uncommitted = bob.decrypt(ALICE, message)
         assertEquals("handle me once", String(uncommitted.plaintext()))
-        assertEquals(1, store.commits)
+        assertEquals(2, store.commits)
         val again = bob.decrypt(ALICE, message)
         again.commit()
-        assertEquals(2, store.commits)
+        assertEquals(3, store.commits)
         assertThrows(SottoException.AlreadyCommitted::class.java) { again.commit() }
         assertThrows(SottoException.DuplicateMessage::class.java) { bob.decrypt(ALICE, message) }
         // The copy decrypted before that commit is stale: committing it would undo it.
@@ -232,7 +154,7 @@ class SottoTest {
         val store = MapStore(IdentityKeyPair.generate())
         val bob = SessionManager.withStore(BOB, store)
         connect(inMemory(ALICE), bob)
-        store.sessions[ALICE] = byteArrayOf(0xff.toByte(), 0, 1, 2)
+        store.sessions[ALICE] = Stored(store.sessions.getValue(ALICE).generation, byteArrayOf(0xff.toByte(), 0, 1, 2))
         assertThrows(SottoException.CorruptRecord::class.java) { bob.encrypt(ALICE, "x".toByteArray()) }
     }
 
@@ -295,11 +217,47 @@ class SottoTest {
         val first = newBob.encrypt(ALICE, "it's me, really".toByteArray())
         assertThrows(SottoException.UntrustedIdentity::class.java) { alice.decrypt(BOB, first) }
 
-        // Once the user accepts the new key, the session can be replaced.
+        // The user accepts the new key: the sessions with the old one are
+        // dropped, and the old device's messages are refused from now on.
+        val oldMessage = bob.encrypt(ALICE, "from the old install".toByteArray())
         alice.trustIdentity(BOB, changed.identityKey, false)
+        assertFalse(alice.hasSession(BOB))
+        assertThrows(SottoException.NoSession::class.java) { alice.decrypt(BOB, oldMessage) }
         alice.processBundle(BOB, newBundle)
         val welcome = alice.encrypt(BOB, "welcome back".toByteArray())
         assertEquals("welcome back", String(newBob.decryptAndCommit(ALICE, welcome)))
+    }
+
+    @Test
+    fun aTrustDecisionMakesPendingDecryptionsStale() {
+        val alice = inMemory(ALICE)
+        val bob = inMemory(BOB)
+        connect(alice, bob)
+        val pending = alice.decrypt(BOB, bob.encrypt(ALICE, bytes("decided before the trust")))
+        alice.trustIdentity(BOB, bob.identityKey(), true)
+        assertThrows(SottoException.StaleDecryption::class.java) { pending.commit() }
+        assertEquals("after", String(send(bob, alice, bytes("after"))))
+    }
+
+    @Test
+    fun aStoreThatLostAnIdentityRefusesTheAddressUntilTrusted() {
+        val store = MapStore(IdentityKeyPair.generate())
+        val bob = SessionManager.withStore(BOB, store)
+        val alice = inMemory(ALICE)
+        connect(alice, bob)
+
+        store.peers.remove(ALICE)
+        val missing = assertThrows(SottoException.PeerIdentityMissing::class.java) {
+            bob.encrypt(ALICE, bytes("x"))
+        }
+        assertEquals(ALICE, missing.address)
+        assertThrows(SottoException.PeerIdentityMissing::class.java) {
+            bob.decrypt(ALICE, alice.encrypt(BOB, bytes("y")))
+        }
+
+        // The user confirms Alice's key (say, by comparing safety numbers).
+        bob.trustIdentity(ALICE, alice.identityKey(), true)
+        assertEquals("back", String(send(bob, alice, bytes("back"))))
     }
 
     @Test
@@ -319,35 +277,6 @@ class SottoTest {
         assertThrows(SottoException.InvalidArgument::class.java) {
             onBob.matchesScanned(byteArrayOf(0, 0, 0))
         }
-    }
-
-    @Test
-    fun callKeysAndAnSframeRoundTrip() {
-        val alice = inMemory(ALICE)
-        val bob = inMemory(BOB)
-        connect(alice, bob)
-        val callId = "call-0001".toByteArray()
-        val suite = CipherSuite.AES128_GCM_SHA256_128
-        val onAlice = alice.callKeys(BOB, callId)
-        val onBob = bob.callKeys(ALICE, callId)
-        assertEquals(onAlice.sendKid(), onBob.receiveKid())
-        assertArrayEquals(onAlice.sendBaseKey(), onBob.receiveBaseKey())
-
-        val sender = onAlice.sender(suite)
-        val receiver = onBob.receiver(suite)
-        val metadata = "rtp header".toByteArray()
-        val frame = sender.encrypt(metadata, "an opus frame".toByteArray())
-        assertEquals("an opus frame", String(receiver.decrypt(metadata, frame)))
-        assertThrows(SottoException.FrameReplayed::class.java) { receiver.decrypt(metadata, frame) }
-        val another = sender.encrypt(metadata, "x".toByteArray())
-        assertThrows(SottoException.AuthenticationFailed::class.java) {
-            receiver.decrypt("other metadata".toByteArray(), another)
-        }
-
-        val back = onBob.sender(suite).encrypt(ByteArray(0), "answer".toByteArray())
-        assertEquals("answer", String(onAlice.receiver(suite).decrypt(ByteArray(0), back)))
-        assertFalse(onAlice.receiver(suite).hasKey(onAlice.sendKid()))
-        assertThrows(SottoException.InvalidArgument::class.java) { alice.callKeys(BOB, ByteArray(0)) }
     }
 
     @Test

@@ -1,0 +1,123 @@
+// What the test classes share: addresses, managers with a session, and
+// stores written in Kotlin that keep (or break) the commit contract.
+package sotto
+
+import java.util.concurrent.locks.ReentrantLock
+import kotlin.concurrent.withLock
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
+import uniffi.sotto.Address
+import uniffi.sotto.IdentityKeyPair
+import uniffi.sotto.InMemoryStore
+import uniffi.sotto.PendingWrites
+import uniffi.sotto.PreKeyBundle
+import uniffi.sotto.ProtocolStore
+import uniffi.sotto.SessionManager
+import uniffi.sotto.StoreException
+
+val ALICE = Address("alice", 1u)
+val BOB = Address("bob", 1u)
+val CAROL = Address("carol", 1u)
+
+fun inMemory(address: Address): SessionManager =
+    SessionManager.withInMemoryStore(address, InMemoryStore(IdentityKeyPair.generate()))
+
+fun bytes(text: String): ByteArray = text.toByteArray()
+
+/** What a server would hand out for `manager`'s device. */
+fun bundleOf(manager: SessionManager, signedId: UInt = 1u, oneTimeId: UInt = 100u): ByteArray {
+    val signed = manager.generateSignedPrekey(signedId)
+    val oneTime = manager.generateOneTimePrekeys(oneTimeId, 1u).first()
+    return PreKeyBundle(manager.identityKey(), signed, oneTime).toBytes()
+}
+
+/** `alice` starts a session from `bob`'s bundle; `bob` answers. */
+fun connect(alice: SessionManager, bob: SessionManager, signedId: UInt = 1u, oneTimeId: UInt = 100u) {
+    alice.processBundle(bob.address(), bundleOf(bob, signedId, oneTimeId))
+    val received = bob.decrypt(alice.address(), alice.encrypt(bob.address(), bytes("hello")))
+    assertTrue(received.startedSession())
+    assertEquals("hello", String(received.plaintext()))
+    received.commit()
+    val reply = bob.encrypt(alice.address(), bytes("hi"))
+    assertEquals("hi", String(alice.decryptAndCommit(bob.address(), reply)))
+}
+
+/** `plaintext` from `sender` to `receiver` through their session. */
+fun send(sender: SessionManager, receiver: SessionManager, plaintext: ByteArray): ByteArray =
+    receiver.decryptAndCommit(sender.address(), sender.encrypt(receiver.address(), plaintext))
+
+/** A session record as stored, with the generation it was committed with. */
+class Stored(val generation: ULong, val record: ByteArray)
+
+/**
+ * A ProtocolStore in Kotlin maps under one lock: records are opaque bytes,
+ * and each session's generation is kept beside its record.
+ */
+open class MapStore(identity: IdentityKeyPair) : ProtocolStore {
+    private val identity = identity.toRecordBytes()
+    protected val lock = ReentrantLock()
+    val peers = HashMap<Address, ByteArray>()
+    val signed = HashMap<UInt, ByteArray>()
+    val oneTime = HashMap<UInt, ByteArray>()
+    val sessions = HashMap<Address, Stored>()
+    @Volatile var failWith: Exception? = null
+    @Volatile var commits = 0
+
+    private fun <T> locked(body: () -> T): T {
+        failWith?.let { throw it }
+        return lock.withLock(body)
+    }
+
+    override fun localIdentity(): ByteArray? = locked { identity }
+
+    override fun peerIdentity(address: Address): ByteArray? = locked { peers[address] }
+
+    override fun signedPrekey(id: UInt): ByteArray? = locked { signed[id] }
+
+    override fun saveSignedPrekey(id: UInt, record: ByteArray) = locked { signed[id] = record }
+
+    override fun removeSignedPrekey(id: UInt) = locked { signed.remove(id); Unit }
+
+    override fun oneTimePrekey(id: UInt): ByteArray? = locked { oneTime[id] }
+
+    override fun saveOneTimePrekey(id: UInt, record: ByteArray) = locked { oneTime[id] = record }
+
+    override fun removeOneTimePrekey(id: UInt) = locked { oneTime.remove(id); Unit }
+
+    override fun loadSession(address: Address): ByteArray? = locked { sessions[address]?.record }
+
+    // The three checks of the contract, each its own method so that a test
+    // can break one. Called with the lock held.
+
+    open fun generationMatches(write: PendingWrites): Boolean =
+        sessions[write.address]?.generation == write.expectedGeneration
+
+    open fun identityAdmitted(write: PendingWrites): Boolean {
+        val recorded = peers[write.address]
+        return !write.peerIdentityFirstUse || recorded == null || recorded.contentEquals(write.peerIdentity)
+    }
+
+    open fun prekeysPresent(write: PendingWrites): Boolean =
+        write.consumedOneTimePrekeys.all { it in oneTime }
+
+    fun admits(writes: List<PendingWrites>): Boolean =
+        writes.all { generationMatches(it) && identityAdmitted(it) && prekeysPresent(it) }
+
+    fun apply(writes: List<PendingWrites>) {
+        for (write in writes) {
+            val identity = write.peerIdentity
+            if (identity != null && !(write.peerIdentityFirstUse && write.address in peers)) {
+                peers[write.address] = identity
+            }
+            sessions[write.address] = Stored(write.generation, write.session)
+            write.consumedOneTimePrekeys.forEach { oneTime.remove(it) }
+        }
+        commits += 1
+    }
+
+    /** Checks every write, then applies them all, under the lock: one compare-and-swap. */
+    override fun commit(writes: List<PendingWrites>) = locked {
+        if (!admits(writes)) throw StoreException.Conflict()
+        apply(writes)
+    }
+}
