@@ -128,6 +128,15 @@ fn interleaved_ratios() {
             Box::new(|| turning.turn_both_ways()),
             Box::new(|| floor.turn_both_ways()),
         ),
+        // What `DH_RATCHET_WORK` stands for: the work a new ratchet key
+        // costs before its tag is checked (one X25519, the receiving half of
+        // the DH ratchet step), in chain steps. "op / floor" is the count.
+        (
+            "X25519 diffie_hellman, in chain steps (DH_RATCHET_WORK)",
+            4000,
+            Box::new(|| floor.dh()),
+            Box::new(|| floor.chain_step()),
+        ),
         ("session setup (bundle to decrypted)", 10, Box::new(|| {}), Box::new(|| floor.setup())),
         // The worst a receiver can be sent, against an honest message that
         // turns the DH ratchet (encrypt + decrypt, per message): "op /

@@ -38,6 +38,16 @@ impl Floor {
         black_box(self.dh_secret.diffie_hellman(black_box(&self.dh_public)));
     }
 
+    /// One chain step, the unit of a received message's work budget:
+    /// `CK' = HMAC-SHA256(CK, 0x02)`.
+    #[allow(dead_code, reason = "used by benches/session.rs, not by the peer bench")]
+    pub(crate) fn chain_step(&self) {
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(black_box(&self.chain_key)).unwrap();
+        mac.update(&[0x02]);
+        black_box(mac.finalize());
+    }
+
     /// A new key pair: a fixed-base scalar multiplication.
     pub(crate) fn keygen(&self) {
         black_box(PublicKey::from(&StaticSecret::from(black_box([8u8; 32]))));

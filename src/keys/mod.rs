@@ -29,6 +29,8 @@ mod prekey;
 
 pub use bundle::{BundleError, PreKeyBundle, VerifiedBundle};
 pub use dh::DhPublicKey;
+#[cfg(test)]
+pub(crate) use dh::test_count;
 pub(crate) use dh::{DhKeyPair, DhSeed, SeedSource, diffie_hellman};
 pub use identity::{IDENTITY_KEY_LEN, IdentityKey, IdentityKeyPair};
 pub use prekey::{

@@ -2,7 +2,7 @@
 //! with X3DH's shared key as its first root key (§7.1).
 //!
 //! Every message moves a symmetric chain ([`ChainKey`]); every change of
-//! speaker moves the DH ratchet ([`root_key::step`]). Messages may arrive
+//! speaker moves the DH ratchet ([`RootKey::advance`], then [`root_key::turn`]). Messages may arrive
 //! out of order: keys of skipped messages are kept ([`SkippedKeys`]) within
 //! [`MAX_SKIP`] per chain and [`MAX_SKIPPED_KEYS`] per session. A message
 //! whose key was used or dropped is refused as a duplicate.
@@ -88,11 +88,11 @@ pub enum RatchetError {
 }
 
 /// What one received message may make the receiver compute before a tag
-/// tells whether it is authentic, in chain steps (one HMAC each), a DH
-/// ratchet step counted as [`DH_RATCHET_WORK`] of them: shared by every
-/// session the message is tried in, so that a forged message costs at most
-/// what the costliest honest one does (a DH ratchet step and [`MAX_SKIP`]
-/// chain steps), whatever the number of sessions.
+/// tells whether it is authentic, in chain steps (one HMAC each), a new
+/// ratchet key (one X25519) counted as [`DH_RATCHET_WORK`] of them: shared
+/// by every session the message is tried in, so that a forged message costs
+/// at most what the costliest honest one does (a new ratchet key and
+/// [`MAX_SKIP`] chain steps), whatever the number of sessions.
 ///
 /// [`MAX_SKIP`]: crate::protocol::MAX_SKIP
 #[derive(Debug)]
@@ -258,9 +258,11 @@ impl DoubleRatchet {
             return Err(RatchetError::TooFarAhead { skip: header.counter, max: MAX_SKIP });
         }
         budget.spend(DH_RATCHET_WORK.saturating_add(header.counter).saturating_add(1))?;
-        let step = root_key::step(&self.root_key, &self.ratchet_key, &header.ratchet_key, seeds)?;
-        let caught = step.receiving.catch_up(header.counter)?;
+        let (root_key, receiving) =
+            self.root_key.advance(&self.ratchet_key, &header.ratchet_key)?;
+        let caught = receiving.catch_up(header.counter)?;
         let plaintext = caught.message_key.decrypt(ciphertext, ad, header_bytes)?;
+        let turned = root_key::turn(&root_key, &header.ratchet_key, seeds)?;
 
         if old_chain_ends.is_some()
             && let Some(current) = self.receiving.front_mut()
@@ -272,9 +274,9 @@ impl DoubleRatchet {
         self.skipped.extend(header.ratchet_key, caught.skipped_keys());
         let receiving = caught.chain;
         self.previous_counter = self.sending.counter();
-        self.sending = step.sending;
-        self.ratchet_key = step.ratchet_key;
-        self.root_key = step.root_key;
+        self.sending = turned.sending;
+        self.ratchet_key = turned.ratchet_key;
+        self.root_key = turned.root_key;
         self.receiving
             .push_front(ReceivingChain { ratchet_key: header.ratchet_key, chain_key: receiving });
         while self.receiving.len() > MAX_RECEIVING_CHAINS {
@@ -398,16 +400,18 @@ impl ResponderStart {
         seeds: &mut S,
     ) -> Result<(DoubleRatchet, Vec<u8>), RatchetError> {
         let header = Header::decode(header_bytes)?;
-        let step = root_key::step(&self.root_key, &self.ratchet_key, &header.ratchet_key, seeds)?;
-        let caught = step.receiving.catch_up(header.counter)?;
+        let (root_key, receiving) =
+            self.root_key.advance(&self.ratchet_key, &header.ratchet_key)?;
+        let caught = receiving.catch_up(header.counter)?;
         let plaintext = caught.message_key.decrypt(ciphertext, ad, header_bytes)?;
+        let turned = root_key::turn(&root_key, &header.ratchet_key, seeds)?;
         let mut skipped_keys = SkippedKeys::default();
         skipped_keys.extend(header.ratchet_key, caught.skipped_keys());
         let receiving = caught.chain;
         let ratchet = DoubleRatchet {
-            root_key: step.root_key,
-            ratchet_key: step.ratchet_key,
-            sending: step.sending,
+            root_key: turned.root_key,
+            ratchet_key: turned.ratchet_key,
+            sending: turned.sending,
             previous_counter: 0,
             receiving: VecDeque::from([ReceivingChain {
                 ratchet_key: header.ratchet_key,

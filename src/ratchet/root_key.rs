@@ -41,27 +41,29 @@ impl RootKey {
     }
 }
 
-/// What one DH ratchet step on receiving a new ratchet key produces.
-pub(crate) struct RatchetStep {
+/// The DH ratchet (§3.5 `DHRatchet`) is taken in two halves, so that a
+/// message that does not authenticate costs one DH, not two, and draws no
+/// key of ours: [`RootKey::advance`] with our current ratchet key and
+/// their new one gives the receiving chain that keys the message; only once
+/// it authenticated does [`turn`] draw our new ratchet key (from `seeds`)
+/// and derive the sending chain from it.
+pub(crate) struct Turned {
     pub(crate) root_key: RootKey,
-    pub(crate) receiving: ChainKey,
     pub(crate) ratchet_key: DhKeyPair,
     pub(crate) sending: ChainKey,
 }
 
-/// The DH ratchet (§3.5 `DHRatchet`): a receiving chain from our current
-/// ratchet key and their new one, then a new ratchet key of ours (drawn
-/// from `seeds`) and a sending chain from it.
-pub(crate) fn step<S: SeedSource + ?Sized>(
+/// The second half of the DH ratchet step: from `root_key` (the one the
+/// receiving half produced), a new ratchet key of ours and a sending chain
+/// towards `theirs`.
+pub(crate) fn turn<S: SeedSource + ?Sized>(
     root_key: &RootKey,
-    ours: &DhKeyPair,
     theirs: &DhPublicKey,
     seeds: &mut S,
-) -> Result<RatchetStep, RatchetError> {
-    let (root_key, receiving) = root_key.advance(ours, theirs)?;
+) -> Result<Turned, RatchetError> {
     let ratchet_key = seeds.draw().key_pair();
     let (root_key, sending) = root_key.advance(&ratchet_key, theirs)?;
-    Ok(RatchetStep { root_key, receiving, ratchet_key, sending })
+    Ok(Turned { root_key, ratchet_key, sending })
 }
 
 impl core::fmt::Debug for RootKey {

@@ -479,3 +479,81 @@ impl SessionRecord {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+    use crate::keys::{IdentityKeyPair, PreKeyBundle, test_count};
+    use crate::proto::wire;
+    use crate::protocol::{DH_RATCHET_WORK, MAX_DECRYPT_WORK, MAX_SKIP};
+    use crate::rng::test_rng;
+    use crate::session::{Address, SessionManager};
+    use crate::store::{InMemoryStore, SessionStore};
+
+    fn manager(account: &str, seed: u8) -> SessionManager<InMemoryStore, chacha20::ChaCha20Rng> {
+        let identity = IdentityKeyPair::generate(&mut test_rng(seed));
+        let address = Address::new(account, 1).unwrap();
+        SessionManager::with_rng(address, InMemoryStore::new(identity), test_rng(seed ^ 0x5e))
+    }
+
+    /// A forged ratchet message with a ratchet key no session knows and
+    /// counter `counter`: every session could take it for a DH ratchet step.
+    fn forged(counter: u32) -> Vec<u8> {
+        let header = wire::RatchetHeader {
+            ratchet_key: [0x5a; 31].into_iter().chain([0x1a]).collect(),
+            previous_counter: 999,
+            counter: counter.into(),
+        };
+        wire::Envelope {
+            version: 1,
+            content: Some(wire::envelope::Content::RatchetMessage(wire::RatchetMessage {
+                header: header.encode_to_vec(),
+                ciphertext: vec![0x17; 116],
+            })),
+        }
+        .encode_to_vec()
+    }
+
+    /// The work one forged message costs is bounded across the sessions it
+    /// is tried in (one DH and `MAX_SKIP` chain steps before a tag fails),
+    /// not multiplied by them, and draws no key of ours.
+    #[test]
+    fn a_forged_message_costs_at_most_one_honest_message_of_work() {
+        let alice = manager("alice", 1);
+        let bob = manager("bob", 2);
+        let signed = bob.generate_signed_prekey(SignedPreKeyId::from(1)).unwrap();
+        let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, None).to_bytes();
+        for n in 0..=MAX_PREVIOUS_SESSIONS {
+            alice.process_bundle(bob.address(), &bundle).unwrap();
+            let first = alice.encrypt(bob.address(), &[n as u8]).unwrap();
+            bob.decrypt(alice.address(), &first).unwrap().commit().unwrap();
+        }
+        let load = || bob.store().load_session(alice.address()).unwrap().unwrap();
+        assert_eq!(load().previous.len(), MAX_PREVIOUS_SESSIONS);
+        let work = |counter| {
+            let mut record = load();
+            let before = test_count::diffie_hellmans();
+            let error = record.decrypt(&forged(counter), &mut test_rng(3)).unwrap_err();
+            let after = test_count::diffie_hellmans();
+            assert!(
+                matches!(error, SessionError::Ratchet(RatchetError::AuthenticationFailed)),
+                "{error:?}"
+            );
+            assert_eq!(
+                record.to_bytes(),
+                load().to_bytes(),
+                "a failed decryption changed the record"
+            );
+            after - before
+        };
+        // With the most chain steps, one session's DH fits the budget.
+        assert_eq!(work(MAX_SKIP), 1);
+        // With none, as many DHs as the budget holds, not one per session.
+        let fit = u64::from(MAX_DECRYPT_WORK / (DH_RATCHET_WORK + 1));
+        let sessions = u64::try_from(MAX_PREVIOUS_SESSIONS + 1).unwrap();
+        assert!(fit < sessions, "the budget must bind before the sessions run out");
+        assert_eq!(work(0), fit);
+    }
+}
