@@ -115,8 +115,8 @@ fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         keyed(2, &group.two_rekeyed),
     ];
 
-    // Scripts (see `bodies::two_parties`): a first byte (odd: start from an
-    // established pair), then op byte, argument byte. Even ops are Alice's,
+    // Scripts (see `bodies::two_parties`): a first byte (a multiple of 4:
+    // start from a fresh pair, else an established one), then op byte, argument byte. Even ops are Alice's,
     // odd ones Bob's; (op >> 1) % 7: 0 send, 1–2 deliver, 3 drop, 4 tamper,
     // 5 trust decision over a pending decryption, 6 replay or uncommitted
     // decrypt.
