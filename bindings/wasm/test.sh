@@ -5,11 +5,14 @@
 #   2. the TypeScript declarations, by compiling tests/types.ts with
 #      `tsc --strict` against the built package;
 #   3. the node tests (node --test tests/node): conversations with
-#      out-of-order delivery over the in-memory and a JS store, the JS store
-#      interface, SFrame frames, error codes;
+#      out-of-order delivery over the in-memory and JS stores, the JS store
+#      interface and the conformance check, durability of the writing
+#      methods (overlapping encryptions over slow stores), batches, 1:1
+#      calls, SFrame frames, error codes;
 #   4. the package in headless Chromium (node --test tests/browser): Debian's
 #      chromium, installed if missing, driven by playwright-core, loading a
-#      page served on 127.0.0.1.
+#      page served on 127.0.0.1 that reloads while IndexedDB writes are in
+#      flight.
 # Stops at the first failure.
 #
 #   bindings/wasm/test.sh

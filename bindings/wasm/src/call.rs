@@ -1,231 +1,214 @@
-//! Media: SFrame (RFC 9605) senders and receivers, and the keys of 1:1
-//! calls derived from DM sessions.
+//! 1:1 calls (docs/PROTOCOL.md §9.1): each call agrees on its own SFrame
+//! keys from the X25519 ephemerals of its offer and answer, which travel as
+//! the plaintexts of DM session messages.
 //!
-//! Key ids are 64-bit: they come out as `bigint`, and go in as a `bigint`
-//! or a safe-integer `number`.
+//! The caller's `SessionManager.offerCall` makes an [`OutgoingCall`] and the
+//! offer; the callee parses the offer (`parseCallOffer`, a [`CallOffer`])
+//! and accepts it (`acceptCall`), which makes its [`OneToOneCall`] and the
+//! answer; the caller's [`OutgoingCall::receive_answer`] makes its
+//! [`OneToOneCall`]. The core's steps consume their input; JavaScript can
+//! keep a reference to a used-up object, so an [`OutgoingCall`] and a
+//! [`OneToOneCall`] hold their core value in a `RefCell<Option<_>>` and
+//! refuse a second use with `ALREADY_USED`; a refused answer gives the
+//! outgoing call back, waiting for another. A [`CallOffer`] is accepted
+//! from a copy (as in the uniffi bindings): the manager remembers the offers
+//! it accepted, and refuses one again as a replay
+//! (`CALL_SIGNAL_REJECTED`).
 
-use sotto::media::{self, BaseKey, KeyId};
+use std::cell::RefCell;
+
+use sotto::call::{self as core, CallId};
 use wasm_bindgen::prelude::*;
-use zeroize::Zeroizing;
 
-use crate::error::{JsResult, SottoError};
+use crate::error::{ErrorCode, JsResult, SottoError};
+use crate::js;
 
-/// An SFrame cipher suite; each value is the suite's 16-bit id (RFC 9605
-/// §4.5, and Sotto's private-use ChaCha20-Poly1305 suite 0xF001).
+/// A call id from its bytes (1 to 255).
+pub(crate) fn call_id(bytes: &[u8]) -> JsResult<CallId> {
+    Ok(CallId::new(bytes)?)
+}
+
+fn already_used(what: &str) -> SottoError {
+    SottoError::new(ErrorCode::AlreadyUsed, what)
+}
+
+/// The caller's side of a 1:1 call whose offer is sent and not yet
+/// answered: it holds the offer's ephemeral secret until the answer.
 #[wasm_bindgen]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CipherSuite {
-    /// 0x0001: AES-128-CTR with HMAC-SHA256, 80-bit tag.
-    Aes128CtrHmacSha256_80 = 0x0001,
-    /// 0x0002: AES-128-CTR with HMAC-SHA256, 64-bit tag.
-    Aes128CtrHmacSha256_64 = 0x0002,
-    /// 0x0003: AES-128-CTR with HMAC-SHA256, 32-bit tag.
-    Aes128CtrHmacSha256_32 = 0x0003,
-    /// 0x0004: AES-128-GCM, HKDF-SHA256.
-    Aes128GcmSha256_128 = 0x0004,
-    /// 0x0005: AES-256-GCM, HKDF-SHA512.
-    Aes256GcmSha512_128 = 0x0005,
-    /// 0x0006: AES-256-CTR with HMAC-SHA512, 80-bit tag.
-    Aes256CtrHmacSha512_80 = 0x0006,
-    /// 0x0007: AES-256-CTR with HMAC-SHA512, 64-bit tag.
-    Aes256CtrHmacSha512_64 = 0x0007,
-    /// 0x0008: AES-256-CTR with HMAC-SHA512, 32-bit tag.
-    Aes256CtrHmacSha512_32 = 0x0008,
-    /// 0xF001 (private use): ChaCha20-Poly1305, HKDF-SHA256.
-    ChaCha20Poly1305Sha256_128 = 0xF001,
+pub struct OutgoingCall {
+    call_id: Vec<u8>,
+    call: RefCell<Option<core::OutgoingCall>>,
 }
 
-/// A suite from its id. Taken as a number, not as the enum, so that an
-/// unknown id is refused with `INVALID_ARGUMENT` rather than a bare throw.
-fn suite(id: u32) -> JsResult<media::CipherSuite> {
-    let id = u16::try_from(id)
-        .map_err(|_| SottoError::invalid_argument(format!("no cipher suite 0x{id:x}")))?;
-    Ok(media::CipherSuite::from_id(id)?)
+impl From<core::OutgoingCall> for OutgoingCall {
+    fn from(call: core::OutgoingCall) -> Self {
+        Self { call_id: call.call_id().as_bytes().to_vec(), call: RefCell::new(Some(call)) }
+    }
 }
 
-/// A key id from a `bigint` or a non-negative safe-integer `number`.
-fn kid(value: JsValue) -> JsResult<KeyId> {
-    const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
-    let id = match value.as_f64() {
-        Some(number) if number.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER).contains(&number) => {
-            // A safe integer: the conversion is exact.
-            Some(number as u64)
+#[wasm_bindgen]
+impl OutgoingCall {
+    /// The call's id.
+    #[wasm_bindgen(getter, js_name = callId)]
+    pub fn call_id(&self) -> Vec<u8> {
+        self.call_id.clone()
+    }
+
+    /// Completes the call from the callee's answer (the plaintext of the DM
+    /// message it arrived in). This object is then used up.
+    ///
+    /// Throws `CALL_SIGNAL_REJECTED` for the answer to another offer (an
+    /// earlier one, another call, other identities), `MALFORMED_MESSAGE` for bytes
+    /// that are no answer, `KEY_AGREEMENT_FAILED` for a small-order
+    /// ephemeral key: after these the call still waits for its answer.
+    /// `ALREADY_USED` once an answer was accepted.
+    #[wasm_bindgen(js_name = receiveAnswer)]
+    pub fn receive_answer(&self, answer: &[u8]) -> JsResult<OneToOneCall> {
+        let call = self
+            .call
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| already_used("this call has received its answer already"))?;
+        match call.receive_answer(answer) {
+            Ok(call) => Ok(call.into()),
+            Err(refused) => {
+                let reason = refused.reason().clone();
+                *self.call.borrow_mut() = Some(refused.into_call());
+                Err(reason.into())
+            }
         }
-        Some(_) => None,
-        None => u64::try_from(value).ok(),
-    };
-    id.map(KeyId::new).ok_or_else(|| {
-        SottoError::invalid_argument("a key id is a bigint or an integer from 0 to 2^64 - 1")
-    })
+    }
 }
 
-fn base_key(bytes: Vec<u8>) -> JsResult<BaseKey> {
-    Ok(BaseKey::from_bytes(&Zeroizing::new(bytes))?)
-}
-
-/// The two SFrame keys of a 1:1 call, as seen from one side: one to send
-/// with, one to receive with. The other side's keys are the same, swapped.
+/// A call offer from a peer, parsed and checked against the identities of
+/// the DM session it arrived in: what the app shows while the call rings.
+/// `SessionManager.acceptCall` accepts it (once: the manager refuses it
+/// again as a replay).
 #[wasm_bindgen]
-pub struct OneToOneCallKeys(sotto::call::OneToOneCallKeys);
+pub struct CallOffer(pub(crate) core::CallOffer);
 
-impl From<sotto::call::OneToOneCallKeys> for OneToOneCallKeys {
-    fn from(keys: sotto::call::OneToOneCallKeys) -> Self {
-        Self(keys)
+impl From<core::CallOffer> for CallOffer {
+    fn from(offer: core::CallOffer) -> Self {
+        Self(offer)
     }
 }
 
 #[wasm_bindgen]
-impl OneToOneCallKeys {
-    /// An SFrame sender for this side's frames.
-    ///
-    /// **Warning:** make one sender per call and keep it for the call's
-    /// length: a second sender would start its counter at 0 again and reuse
-    /// nonces.
-    ///
-    /// Throws `INVALID_ARGUMENT` for an unknown suite.
-    pub fn sender(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "CipherSuite")] suite: u32,
-    ) -> JsResult<SframeSender> {
-        Ok(SframeSender(self.0.sender(self::suite(suite)?)?))
+impl CallOffer {
+    /// The call's id.
+    #[wasm_bindgen(getter, js_name = callId)]
+    pub fn call_id(&self) -> Vec<u8> {
+        self.0.call_id().as_bytes().to_vec()
     }
 
-    /// An SFrame receiver for the other side's frames.
-    ///
-    /// Throws `INVALID_ARGUMENT` for an unknown suite.
-    pub fn receiver(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "CipherSuite")] suite: u32,
-    ) -> JsResult<SframeReceiver> {
-        Ok(SframeReceiver(self.0.receiver(self::suite(suite)?)?))
+    /// The cipher suite the caller chose.
+    #[wasm_bindgen(getter, unchecked_return_type = "CipherSuite")]
+    pub fn suite(&self) -> u32 {
+        self.0.suite().id().into()
+    }
+}
+
+/// An agreed 1:1 call: this side's one SFrame sender (its counter from 0)
+/// and the receiver of the other side's frames. A side that restarts makes
+/// a new offer; frames under the old keys fail authentication under the
+/// new ones.
+#[wasm_bindgen]
+pub struct OneToOneCall {
+    call_id: Vec<u8>,
+    suite: u16,
+    send_kid: u64,
+    receive_kid: u64,
+    call: RefCell<Option<core::OneToOneCall>>,
+}
+
+impl From<core::OneToOneCall> for OneToOneCall {
+    fn from(call: core::OneToOneCall) -> Self {
+        Self {
+            call_id: call.call_id().as_bytes().to_vec(),
+            suite: call.suite().id(),
+            send_kid: call.send_kid().value(),
+            receive_kid: call.receive_kid().value(),
+            call: RefCell::new(Some(call)),
+        }
+    }
+}
+
+impl OneToOneCall {
+    fn with<T>(&self, f: impl FnOnce(&mut core::OneToOneCall) -> T) -> JsResult<T> {
+        let mut call = self.call.borrow_mut();
+        let call = call.as_mut().ok_or_else(|| already_used("this call's keys were taken"))?;
+        Ok(f(call))
+    }
+}
+
+#[wasm_bindgen]
+impl OneToOneCall {
+    /// The call's id.
+    #[wasm_bindgen(getter, js_name = callId)]
+    pub fn call_id(&self) -> Vec<u8> {
+        self.call_id.clone()
     }
 
-    /// The SFrame key id this side sends with.
+    /// The call's cipher suite.
+    #[wasm_bindgen(getter, unchecked_return_type = "CipherSuite")]
+    pub fn suite(&self) -> u32 {
+        self.suite.into()
+    }
+
+    /// The SFrame key id of this side's frames.
     #[wasm_bindgen(getter, js_name = sendKid)]
     pub fn send_kid(&self) -> u64 {
-        self.0.send().kid().value()
+        self.send_kid
     }
 
-    /// The SFrame key id this side receives with.
+    /// The SFrame key id of the other side's frames.
     #[wasm_bindgen(getter, js_name = receiveKid)]
     pub fn receive_kid(&self) -> u64 {
-        self.0.receive().kid().value()
-    }
-
-    /// The base key this side sends with, for a media stack that does its
-    /// own SFrame.
-    ///
-    /// **Warning:** a secret: hand it to the media stack and drop it.
-    #[wasm_bindgen(js_name = sendBaseKey)]
-    pub fn send_base_key(&self) -> Vec<u8> {
-        self.0.send().base_key().expose_secret().to_vec()
-    }
-
-    /// The base key this side receives with, for a media stack that does
-    /// its own SFrame.
-    ///
-    /// **Warning:** a secret: hand it to the media stack and drop it.
-    #[wasm_bindgen(js_name = receiveBaseKey)]
-    pub fn receive_base_key(&self) -> Vec<u8> {
-        self.0.receive().base_key().expose_secret().to_vec()
-    }
-}
-
-/// The sending side of SFrame for one key: each frame takes the next
-/// counter.
-#[wasm_bindgen]
-pub struct SframeSender(media::SframeSender);
-
-#[wasm_bindgen]
-impl SframeSender {
-    /// A sender for key id `kid` under `suite`, keyed from `baseKey`.
-    ///
-    /// **Warning:** two senders with the same key and key id reuse nonces.
-    ///
-    /// Throws `INVALID_ARGUMENT` for an unknown suite, a bad key id or an
-    /// empty base key.
-    #[wasm_bindgen(constructor)]
-    pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "CipherSuite")] suite: u32,
-        #[wasm_bindgen(unchecked_param_type = "bigint | number")] kid: JsValue,
-        #[wasm_bindgen(js_name = baseKey)] base_key: Vec<u8>,
-    ) -> JsResult<SframeSender> {
-        let sender = media::SframeSender::new(
-            self::suite(suite)?,
-            self::kid(kid)?,
-            &self::base_key(base_key)?,
-        )?;
-        Ok(Self(sender))
+        self.receive_kid
     }
 
     /// Encrypts one frame: `header ‖ ciphertext ‖ tag`. `metadata` is
     /// authenticated but not sent; the receiver must pass the same bytes.
     ///
-    /// Throws `LIMIT_EXCEEDED` once every counter was used.
-    pub fn encrypt(&mut self, metadata: &[u8], frame: &[u8]) -> JsResult<Vec<u8>> {
-        Ok(self.0.encrypt(metadata, frame)?)
+    /// Throws `LIMIT_EXCEEDED` once every counter was used, `ALREADY_USED`
+    /// after `intoKeys()`.
+    pub fn encrypt(&self, metadata: &[u8], frame: &[u8]) -> JsResult<Vec<u8>> {
+        self.with(|call| call.encrypt(metadata, frame))?.map_err(Into::into)
     }
 
-    /// The key id written into every frame.
-    #[wasm_bindgen(getter)]
-    pub fn kid(&self) -> u64 {
-        self.0.kid().value()
-    }
-}
-
-/// The receiving side of SFrame: keys by key id, each with a replay window.
-#[wasm_bindgen]
-pub struct SframeReceiver(media::SframeReceiver);
-
-#[wasm_bindgen]
-impl SframeReceiver {
-    /// A receiver with no keys.
-    #[wasm_bindgen(constructor)]
-    #[allow(clippy::new_without_default)] // `Default` is not exported to JS.
-    pub fn new() -> SframeReceiver {
-        Self(media::SframeReceiver::new())
-    }
-
-    /// Adds (or replaces) the key for `kid`, with a fresh replay window.
+    /// Decrypts one frame of the other side. A frame refused for any reason
+    /// changes nothing.
     ///
-    /// Throws `INVALID_ARGUMENT` for an unknown suite, a bad key id or an
-    /// empty base key.
-    #[wasm_bindgen(js_name = addKey)]
-    pub fn add_key(
-        &mut self,
-        #[wasm_bindgen(unchecked_param_type = "CipherSuite")] suite: u32,
-        #[wasm_bindgen(unchecked_param_type = "bigint | number")] kid: JsValue,
-        #[wasm_bindgen(js_name = baseKey)] base_key: Vec<u8>,
-    ) -> JsResult<()> {
-        Ok(self.0.add_key(self::suite(suite)?, self::kid(kid)?, &self::base_key(base_key)?)?)
+    /// Throws `FRAME_REJECTED`, `FRAME_REPLAYED`, `AUTHENTICATION_FAILED`
+    /// (a frame under the keys of an earlier agreement included), or
+    /// `ALREADY_USED` after `intoKeys()`.
+    pub fn decrypt(&self, metadata: &[u8], frame: &[u8]) -> JsResult<Vec<u8>> {
+        self.with(|call| call.decrypt(metadata, frame))?.map_err(Into::into)
     }
 
-    /// Removes the key for `kid`; returns whether there was one.
+    /// The two directions' key ids and base keys instead of Sotto's sender
+    /// and receiver, for a media stack with its own SFrame. This object is
+    /// then used up (its sender is dropped unused).
     ///
-    /// Throws `INVALID_ARGUMENT` for a bad key id.
-    #[wasm_bindgen(js_name = removeKey)]
-    pub fn remove_key(
-        &mut self,
-        #[wasm_bindgen(unchecked_param_type = "bigint | number")] kid: JsValue,
-    ) -> JsResult<bool> {
-        Ok(self.0.remove_key(self::kid(kid)?))
-    }
-
-    /// Whether the receiver has a key for `kid`.
+    /// **Warning:** the base keys are secrets. Make exactly one SFrame
+    /// sender from the send key, its counter starting at 0, and never keep
+    /// the key past the call: a second sender under it would reuse nonces.
+    /// A restarted side makes a new offer rather than reuse these keys.
     ///
-    /// Throws `INVALID_ARGUMENT` for a bad key id.
-    #[wasm_bindgen(js_name = hasKey)]
-    pub fn has_key(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "bigint | number")] kid: JsValue,
-    ) -> JsResult<bool> {
-        Ok(self.0.has_key(self::kid(kid)?))
-    }
-
-    /// Decrypts one frame. A frame refused for any reason changes nothing.
-    ///
-    /// Throws `FRAME_REJECTED`, `FRAME_REPLAYED` or `AUTHENTICATION_FAILED`.
-    pub fn decrypt(&mut self, metadata: &[u8], frame: &[u8]) -> JsResult<Vec<u8>> {
-        Ok(self.0.decrypt(metadata, frame)?)
+    /// Throws `ALREADY_USED` the second time.
+    #[wasm_bindgen(js_name = intoKeys, unchecked_return_type = "OneToOneCallKeys")]
+    pub fn into_keys(&self) -> JsResult<JsValue> {
+        let call = self
+            .call
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| already_used("this call's keys were taken already"))?;
+        let (send, receive) = call.into_keys();
+        Ok(js::object(&[
+            ("sendKid", send.kid().value().into()),
+            ("sendBaseKey", js::bytes(send.base_key().expose_secret())),
+            ("receiveKid", receive.kid().value().into()),
+            ("receiveBaseKey", js::bytes(receive.base_key().expose_secret())),
+        ]))
     }
 }

@@ -1,11 +1,12 @@
 //! The one error JavaScript sees: a JS `Error` whose `name` is
 //! `"SottoError"` and whose `code` is one of [`ErrorCode`]'s stable strings.
 //!
-//! The codes are the same cases as the uniffi bindings' `SottoError`: an app
-//! branches on what it can act on (a duplicate to acknowledge, a changed
-//! identity to show, a missing session to set up), and `message` carries the
-//! core's precise text for logs. Codes are never renamed; new ones may be
-//! added.
+//! The codes are the same cases as the uniffi bindings' `SottoError` (but
+//! for `CONFLICT` and `REENTRANT_CALL`, which those report as `Contended`
+//! and `Internal`): an app branches on what it can act on (a duplicate to
+//! acknowledge, a changed identity to show, a missing session to set up),
+//! and `message` carries the core's precise text for logs. Codes are never
+//! renamed; new ones may be added.
 //!
 //! [`SottoError`] is plain Rust (so that the mapping is tested natively);
 //! it becomes a JS `Error` only when it crosses into JavaScript.
@@ -16,6 +17,8 @@ use sotto::media::SframeError;
 use sotto::ratchet::RatchetError;
 use sotto::record::RecordError;
 use sotto::session::{Address, AddressError, SessionError};
+use sotto::store::StoreError;
+use sotto::store::conformance::ConformanceError;
 use sotto::verify::VerifyError;
 use sotto::x3dh::X3dhError;
 use wasm_bindgen::JsValue;
@@ -35,12 +38,24 @@ pub(crate) enum ErrorCode {
     NoSession,
     /// The session was written between a decrypt and its commit.
     StaleDecryption,
+    /// A store's compare-and-swap was lost: the state of the address
+    /// changed since it was loaded.
+    Conflict,
+    /// Another writer kept changing the session while this one tried.
+    Contended,
+    /// A store called back into the manager for the address being changed.
+    ReentrantCall,
+    /// The store has sessions with the address but no identity for it.
+    PeerIdentityMissing,
     /// The store has no identity key pair for this device.
     NoLocalIdentity,
     /// The address presented another identity key than the one recorded.
     UntrustedIdentity,
     /// A first message names a prekey this device does not have.
     UnknownPrekey,
+    /// A 1:1 call's offer or answer was refused (other identities, a
+    /// replay, the answer to another offer).
+    CallSignalRejected,
     /// The message was already decrypted and committed.
     DuplicateMessage,
     /// A bound was exceeded (size, skip, counter).
@@ -59,6 +74,10 @@ pub(crate) enum ErrorCode {
     Store,
     /// `commit()` was called again after it succeeded.
     AlreadyCommitted,
+    /// An object whose one use is over was used again.
+    AlreadyUsed,
+    /// A store failed the conformance check.
+    ConformanceFailed,
     /// A core error this version has no code for.
     Internal,
 }
@@ -66,15 +85,20 @@ pub(crate) enum ErrorCode {
 impl ErrorCode {
     /// Every code, in the order of the `.d.ts`.
     #[cfg(test)]
-    pub(crate) const ALL: [Self; 18] = [
+    pub(crate) const ALL: [Self; 25] = [
         Self::InvalidArgument,
         Self::InvalidBundle,
         Self::MalformedMessage,
         Self::NoSession,
         Self::StaleDecryption,
+        Self::Conflict,
+        Self::Contended,
+        Self::ReentrantCall,
+        Self::PeerIdentityMissing,
         Self::NoLocalIdentity,
         Self::UntrustedIdentity,
         Self::UnknownPrekey,
+        Self::CallSignalRejected,
         Self::DuplicateMessage,
         Self::LimitExceeded,
         Self::AuthenticationFailed,
@@ -84,6 +108,8 @@ impl ErrorCode {
         Self::CorruptRecord,
         Self::Store,
         Self::AlreadyCommitted,
+        Self::AlreadyUsed,
+        Self::ConformanceFailed,
         Self::Internal,
     ];
 
@@ -95,9 +121,14 @@ impl ErrorCode {
             Self::MalformedMessage => "MALFORMED_MESSAGE",
             Self::NoSession => "NO_SESSION",
             Self::StaleDecryption => "STALE_DECRYPTION",
+            Self::Conflict => "CONFLICT",
+            Self::Contended => "CONTENDED",
+            Self::ReentrantCall => "REENTRANT_CALL",
+            Self::PeerIdentityMissing => "PEER_IDENTITY_MISSING",
             Self::NoLocalIdentity => "NO_LOCAL_IDENTITY",
             Self::UntrustedIdentity => "UNTRUSTED_IDENTITY",
             Self::UnknownPrekey => "UNKNOWN_PREKEY",
+            Self::CallSignalRejected => "CALL_SIGNAL_REJECTED",
             Self::DuplicateMessage => "DUPLICATE_MESSAGE",
             Self::LimitExceeded => "LIMIT_EXCEEDED",
             Self::AuthenticationFailed => "AUTHENTICATION_FAILED",
@@ -107,6 +138,8 @@ impl ErrorCode {
             Self::CorruptRecord => "CORRUPT_RECORD",
             Self::Store => "STORE",
             Self::AlreadyCommitted => "ALREADY_COMMITTED",
+            Self::AlreadyUsed => "ALREADY_USED",
+            Self::ConformanceFailed => "CONFORMANCE_FAILED",
             Self::Internal => "INTERNAL",
         }
     }
@@ -125,13 +158,29 @@ pub(crate) enum Detail {
     DuplicateMessage {
         counter: u32,
     },
+    /// `CONFLICT`, `PEER_IDENTITY_MISSING`: `error.address`.
+    Address {
+        address: Address,
+    },
+    /// `CONTENDED`: `error.address` and `error.attempts`.
+    Contended {
+        address: Address,
+        attempts: u32,
+    },
+    /// `CONFORMANCE_FAILED`: `error.check` and `error.detail`.
+    Conformance {
+        check: &'static str,
+        detail: String,
+    },
     /// `STORE` from a JS store that threw: `error.cause` is what it threw.
     StoreException {
         token: u64,
     },
 }
 
-/// Why a call into Sotto failed. Whatever the error, no store changed.
+/// Why a call into Sotto failed. Whatever the error, no store changed
+/// (but for `STORE` from a write whose `Promise` rejected, made in JS by
+/// `crate::durable`).
 ///
 /// Thrown into JavaScript as an `Error` named `"SottoError"` with its
 /// [`code`](Self::code) as `error.code`.
@@ -177,6 +226,17 @@ impl From<SottoError> for JsValue {
             Detail::DuplicateMessage { counter } => {
                 crate::js::set(object, "counter", &counter.into());
             }
+            Detail::Address { address } => {
+                crate::js::set(object, "address", &crate::types::address_to_js(&address));
+            }
+            Detail::Contended { address, attempts } => {
+                crate::js::set(object, "address", &crate::types::address_to_js(&address));
+                crate::js::set(object, "attempts", &attempts.into());
+            }
+            Detail::Conformance { check, detail } => {
+                crate::js::set(object, "check", &check.into());
+                crate::js::set(object, "detail", &detail.into());
+            }
             Detail::StoreException { token } => {
                 if let Some(cause) = crate::store::take_exception(token) {
                     crate::js::set(object, "cause", &cause);
@@ -201,6 +261,17 @@ impl From<SessionError> for SottoError {
             }
             SessionError::NoSession => Self::new(ErrorCode::NoSession, error),
             SessionError::StaleDecryption => Self::new(ErrorCode::StaleDecryption, error),
+            SessionError::Contended { ref address, attempts } => Self {
+                code: ErrorCode::Contended,
+                message: error.to_string(),
+                detail: Detail::Contended { address: address.clone(), attempts },
+            },
+            SessionError::ReentrantCall => Self::new(ErrorCode::ReentrantCall, error),
+            SessionError::PeerIdentityMissing { ref address } => Self {
+                code: ErrorCode::PeerIdentityMissing,
+                message: error.to_string(),
+                detail: Detail::Address { address: address.clone() },
+            },
             SessionError::UntrustedIdentity { ref address, identity_key } => Self {
                 code: ErrorCode::UntrustedIdentity,
                 message: error.to_string(),
@@ -258,11 +329,14 @@ impl From<RatchetError> for SottoError {
 impl From<CallError> for SottoError {
     fn from(error: CallError) -> Self {
         match error {
-            CallError::InvalidCallId { .. } | CallError::SenderAlreadyMade => {
-                Self::invalid_argument(error)
+            CallError::InvalidCallId { .. } => Self::invalid_argument(error),
+            CallError::MalformedCallSignal { .. } | CallError::UnsupportedSignalVersion { .. } => {
+                Self::new(ErrorCode::MalformedMessage, error)
             }
-            CallError::SameIdentity => Self::new(ErrorCode::KeyAgreementFailed, error),
-            CallError::SessionPredatesCallKeys => Self::new(ErrorCode::NoSession, error),
+            CallError::IdentityMismatch | CallError::AnswerMismatch | CallError::ReplayedOffer => {
+                Self::new(ErrorCode::CallSignalRejected, error)
+            }
+            CallError::WeakEphemeralKey => Self::new(ErrorCode::KeyAgreementFailed, error),
             CallError::Sframe(error) => error.into(),
             other => Self::new(ErrorCode::Internal, other),
         }
@@ -290,11 +364,16 @@ impl From<SframeError> for SottoError {
     }
 }
 
-impl From<sotto::store::StoreError> for SottoError {
-    fn from(error: sotto::store::StoreError) -> Self {
+impl From<StoreError> for SottoError {
+    fn from(error: StoreError) -> Self {
         match error {
-            sotto::store::StoreError::Corrupt(error) => error.into(),
-            sotto::store::StoreError::Backend(error) => match error.downcast::<JsStoreFailure>() {
+            StoreError::Corrupt(error) => error.into(),
+            StoreError::Conflict { ref address } => Self {
+                code: ErrorCode::Conflict,
+                message: error.to_string(),
+                detail: Detail::Address { address: address.clone() },
+            },
+            StoreError::Backend(error) => match error.downcast::<JsStoreFailure>() {
                 Ok(failure) => Self {
                     code: ErrorCode::Store,
                     message: format!("the store failed: {failure}"),
@@ -305,6 +384,16 @@ impl From<sotto::store::StoreError> for SottoError {
                 Err(other) => Self::new(ErrorCode::Store, format!("the store failed: {other}")),
             },
             other => Self::new(ErrorCode::Store, other),
+        }
+    }
+}
+
+impl From<ConformanceError> for SottoError {
+    fn from(error: ConformanceError) -> Self {
+        Self {
+            code: ErrorCode::ConformanceFailed,
+            message: error.to_string(),
+            detail: Detail::Conformance { check: error.check, detail: error.detail },
         }
     }
 }
@@ -382,10 +471,66 @@ mod tests {
         );
     }
 
+    fn address() -> Address {
+        Address::new("bob", 7).unwrap()
+    }
+
+    #[test]
+    fn commit_contract_errors_name_their_address() {
+        let conflict =
+            SottoError::from(SessionError::Store(StoreError::Conflict { address: address() }));
+        assert_eq!(conflict.code(), "CONFLICT");
+        assert_eq!(conflict.detail, Detail::Address { address: address() });
+        let contended =
+            SottoError::from(SessionError::Contended { address: address(), attempts: 32 });
+        assert_eq!(contended.code(), "CONTENDED");
+        assert_eq!(contended.detail, Detail::Contended { address: address(), attempts: 32 });
+        let missing = SottoError::from(SessionError::PeerIdentityMissing { address: address() });
+        assert_eq!(missing.code(), "PEER_IDENTITY_MISSING");
+        assert_eq!(missing.detail, Detail::Address { address: address() });
+        assert_eq!(SottoError::from(SessionError::ReentrantCall).code(), "REENTRANT_CALL");
+    }
+
+    #[test]
+    fn call_errors() {
+        let code = |error: CallError| SottoError::from(SessionError::Call(error)).code;
+        assert_eq!(
+            code(CallError::MalformedCallSignal { reason: "x" }),
+            ErrorCode::MalformedMessage
+        );
+        assert_eq!(
+            code(CallError::UnsupportedSignalVersion { expected: 1, found: 2 }),
+            ErrorCode::MalformedMessage
+        );
+        for refused in
+            [CallError::IdentityMismatch, CallError::AnswerMismatch, CallError::ReplayedOffer]
+        {
+            assert_eq!(code(refused), ErrorCode::CallSignalRejected);
+        }
+        assert_eq!(code(CallError::WeakEphemeralKey), ErrorCode::KeyAgreementFailed);
+        assert_eq!(
+            code(CallError::InvalidCallId { max: 255, found: 0 }),
+            ErrorCode::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn a_nonconforming_store_names_the_rule() {
+        let error = SottoError::from(ConformanceError {
+            check: "all-or-nothing batches",
+            detail: "d".into(),
+        });
+        assert_eq!(error.code(), "CONFORMANCE_FAILED");
+        assert_eq!(
+            error.detail,
+            Detail::Conformance { check: "all-or-nothing batches", detail: "d".into() }
+        );
+    }
+
     #[test]
     fn a_store_failure_keeps_its_message() {
         let failure = JsStoreFailure { message: "quota exceeded".into(), token: None };
-        let error = SottoError::from(sotto::store::StoreError::backend(failure));
+        let error = SottoError::from(StoreError::backend(failure));
         assert_eq!(error.code, ErrorCode::Store);
         assert_eq!(error.message, "the store failed: quota exceeded");
         assert_eq!(error.detail, Detail::None);

@@ -3,17 +3,22 @@
 //! A thin layer: each exported class wraps a core type and each method
 //! converts its arguments and forwards to the core. Bytes cross as
 //! `Uint8Array` (always copies, never views into the module's memory);
-//! addresses and public prekeys as plain objects; every failure is a thrown
-//! JS `Error` with a stable `code` (`src/declarations.d.ts` lists the codes). An app
-//! implements the `ProtocolStore` interface in JS to keep Sotto's state in
-//! IndexedDB, or takes the SDK's [`InMemoryStore`].
+//! addresses and public prekeys as plain objects; every failure is a JS
+//! `Error` with a stable `code` (`src/declarations.d.ts` lists the codes),
+//! thrown, or the rejection of the `Promise` that every method that writes
+//! the store returns, which resolves once those writes are durable
+//! (`durable`). An app implements the `ProtocolStore` interface in JS to
+//! keep Sotto's state in IndexedDB, or takes the SDK's [`InMemoryStore`].
 //!
 //! `bindings/wasm/build.sh` builds the npm package; `bindings/wasm/README.md`
 //! documents the JS API.
 
+mod batch;
 mod call;
+mod durable;
 mod error;
 mod js;
+mod media;
 mod session;
 mod store;
 mod types;
@@ -21,10 +26,14 @@ mod verify;
 
 use wasm_bindgen::prelude::*;
 
-pub use call::{CipherSuite, OneToOneCallKeys, SframeReceiver, SframeSender};
+pub use batch::DecryptBatch;
+pub use call::{CallOffer, OneToOneCall, OutgoingCall};
 pub use error::{JsResult, SottoError};
+pub use media::{CipherSuite, SframeReceiver, SframeSender};
 pub use session::{DecryptedMessage, SessionManager};
-pub use store::{InMemoryStore, JsProtocolStore};
+pub use store::{
+    InMemoryStore, JsProtocolStore, check_store_conformance, session_record_generation,
+};
 pub use types::{IdentityKeyPair, PreKeyBundle};
 pub use verify::SafetyNumber;
 

@@ -1,33 +1,45 @@
 //! The session manager and decrypted messages.
 //!
 //! [`SessionManager`] wraps the core's `SessionManager` over whichever store
-//! it was made with; each method converts its arguments and forwards.
+//! it was made with; each method converts its arguments and forwards. The
+//! methods that write the store return a `Promise` that resolves once those
+//! writes are durable (`crate::durable`); the others are synchronous.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use js_sys::Promise;
 use sotto::session::PendingCommit;
 use wasm_bindgen::prelude::*;
 
-use crate::InMemoryStore;
-use crate::call::OneToOneCallKeys;
+use crate::batch::DecryptBatch;
+use crate::call::{CallOffer, OneToOneCall, OutgoingCall, call_id};
+use crate::durable::durably;
 use crate::error::{ErrorCode, JsResult, SottoError};
+use crate::media::suite;
 use crate::store::{JsProtocolStore, JsStore, SharedStore};
 use crate::types::{address, address_to_js, one_time_prekey_to_js, signed_prekey_to_js};
 use crate::verify::SafetyNumber;
+use crate::{InMemoryStore, js};
 
-type CoreManager<S> = sotto::session::SessionManager<S>;
+/// The core's manager over the store of a JS manager.
+pub(crate) type CoreManager = sotto::session::SessionManager<SharedStore>;
 
 /// The sessions of one device, over its store.
 ///
-/// Handle the messages of one address one at a time: decrypt, handle,
-/// commit, then the next (see `decrypt`).
+/// The methods that write the store (`processBundle`, `encrypt`,
+/// `decryptAndCommit`, `trustIdentity`, the prekey generators, and
+/// `commit()` of what `decrypt` and `batch` return) return a `Promise` that
+/// resolves only once the store's writes are durable: an envelope is handed
+/// out only after the session state that used its message key is on disk.
+/// They may overlap: each runs its store reads and writes to the end before
+/// any other starts.
 #[wasm_bindgen]
 pub struct SessionManager {
-    /// Shared with the `DecryptedMessage`s it hands out, which commit
-    /// through it.
-    core: Rc<CoreManager<SharedStore>>,
+    /// Shared with the `DecryptedMessage`s and batches it hands out, which
+    /// commit through it.
+    core: Rc<CoreManager>,
 }
 
 impl SessionManager {
@@ -51,7 +63,8 @@ impl SessionManager {
     }
 
     /// A manager for the device at `address` over a store the app
-    /// implements (its methods are synchronous: see `ProtocolStore`).
+    /// implements (see `ProtocolStore`: synchronous reads, a
+    /// compare-and-swap `commit`, writes that may return a `Promise`).
     ///
     /// Throws `INVALID_ARGUMENT` for a bad address or a store that lacks a
     /// method.
@@ -77,46 +90,54 @@ impl SessionManager {
         Ok(self.core.identity_key()?.to_bytes().to_vec())
     }
 
-    /// Makes a signed prekey with `id`, stores it, and returns its public
-    /// half to upload.
+    /// Makes a signed prekey with `id`, stores it, and resolves with its
+    /// public half to upload, once it is durable.
     ///
-    /// Throws `NO_LOCAL_IDENTITY` or a store error.
-    #[wasm_bindgen(js_name = generateSignedPrekey, unchecked_return_type = "SignedPreKeyPublic")]
-    pub fn generate_signed_prekey(&self, id: u32) -> JsResult<JsValue> {
-        Ok(signed_prekey_to_js(&self.core.generate_signed_prekey(id.into())?))
+    /// Rejects with `NO_LOCAL_IDENTITY` or a store error.
+    #[wasm_bindgen(
+        js_name = generateSignedPrekey,
+        unchecked_return_type = "Promise<SignedPreKeyPublic>"
+    )]
+    pub fn generate_signed_prekey(&self, id: u32) -> Promise {
+        durably(|| Ok(signed_prekey_to_js(&self.core.generate_signed_prekey(id.into())?)))
     }
 
     /// Makes `count` one-time prekeys with ids `firstId`, `firstId + 1`, …
-    /// (wrapping), stores them, and returns their public halves to upload.
+    /// (wrapping), stores them, and resolves with their public halves to
+    /// upload, once they are durable.
     ///
-    /// Throws a store error; the prekeys stored before it stay.
+    /// Rejects with a store error; the prekeys stored before it stay
+    /// (upload none of them, and generate again with the same ids).
     #[wasm_bindgen(
         js_name = generateOneTimePrekeys,
-        unchecked_return_type = "OneTimePreKeyPublic[]"
+        unchecked_return_type = "Promise<OneTimePreKeyPublic[]>"
     )]
     pub fn generate_one_time_prekeys(
         &self,
         #[wasm_bindgen(js_name = firstId)] first_id: u32,
         count: u32,
-    ) -> JsResult<JsValue> {
-        let prekeys = self.core.generate_one_time_prekeys(first_id, count)?;
-        Ok(prekeys.iter().map(one_time_prekey_to_js).collect::<js_sys::Array>().into())
+    ) -> Promise {
+        durably(|| {
+            let prekeys = self.core.generate_one_time_prekeys(first_id, count)?;
+            Ok(prekeys.iter().map(one_time_prekey_to_js).collect::<js_sys::Array>())
+        })
     }
 
     /// Starts a session with `address` from its encoded prekey bundle (its
-    /// signature is verified first). The next `encrypt` to `address` sends
-    /// the first message.
+    /// signature is verified first); resolves once the session is durable.
+    /// The next `encrypt` to `address` sends the first message.
     ///
-    /// Throws `INVALID_BUNDLE`, `UNTRUSTED_IDENTITY` if `address` is known
-    /// with another identity key, `KEY_AGREEMENT_FAILED`, or a store error.
-    /// On error nothing is stored.
-    #[wasm_bindgen(js_name = processBundle)]
+    /// Rejects with `INVALID_BUNDLE`, `UNTRUSTED_IDENTITY` if `address` is
+    /// known with another identity key, `PEER_IDENTITY_MISSING`,
+    /// `KEY_AGREEMENT_FAILED`, `CONTENDED`, or a store error. On error
+    /// nothing is stored.
+    #[wasm_bindgen(js_name = processBundle, unchecked_return_type = "Promise<void>")]
     pub fn process_bundle(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Address")] address: JsValue,
         bundle: &[u8],
-    ) -> JsResult<()> {
-        Ok(self.core.process_bundle(&self::address(&address)?, bundle)?)
+    ) -> Promise {
+        durably(|| Ok(self.core.process_bundle(&self::address(&address)?, bundle)?))
     }
 
     /// Whether there is a session to encrypt to `address` in.
@@ -130,22 +151,27 @@ impl SessionManager {
         Ok(self.core.has_session(&self::address(&address)?)?)
     }
 
-    /// Encrypts `plaintext` to `address`; the advanced session is stored
-    /// before the message is returned.
+    /// Encrypts `plaintext` to `address`, and resolves with the message to
+    /// send once the session state that encrypted it is durable: a message
+    /// key is never handed out before the state that used it is on disk,
+    /// so no encryption after a reload can use it again.
     ///
-    /// Throws `NO_SESSION`, `UNTRUSTED_IDENTITY` if the identity recorded
-    /// for `address` changed, `LIMIT_EXCEEDED` for a plaintext over the
-    /// limit, or a store error.
+    /// Rejects with `NO_SESSION`, `UNTRUSTED_IDENTITY` if the identity
+    /// recorded for `address` is no longer the session's,
+    /// `PEER_IDENTITY_MISSING`, `LIMIT_EXCEEDED` for a plaintext over the
+    /// limit, `CONTENDED`, or a store error (`STORE` also when the write
+    /// did not persist: stop, and reload the store).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Uint8Array>")]
     pub fn encrypt(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Address")] address: JsValue,
         plaintext: &[u8],
-    ) -> JsResult<Vec<u8>> {
-        Ok(self.core.encrypt(&self::address(&address)?, plaintext)?)
+    ) -> Promise {
+        durably(|| Ok(js::bytes(&self.core.encrypt(&self::address(&address)?, plaintext)?)))
     }
 
     /// Decrypts a message from `address` without storing anything: handle
-    /// `plaintext` (store it in the app's database), then call `commit()`
+    /// `plaintext` (store it in the app's database), then `await commit()`
     /// on the result, then acknowledge the message to the server.
     ///
     /// Without `commit()` the store stays as it was, so a redelivered
@@ -153,14 +179,14 @@ impl SessionManager {
     /// `DUPLICATE_MESSAGE`, which means "already handled". Handle the
     /// messages of one address one at a time (decrypt, handle, commit): a
     /// commit after another write to the session (an `encrypt` to the
-    /// address, another commit) throws `STALE_DECRYPTION`; decrypt the
-    /// message again.
+    /// address, another commit, a trust decision) rejects with
+    /// `STALE_DECRYPTION`; decrypt the message again.
     ///
     /// Throws `MALFORMED_MESSAGE`, `NO_SESSION`, `UNTRUSTED_IDENTITY` (a
     /// first message from a known address with a new identity key),
-    /// `UNKNOWN_PREKEY`, `DUPLICATE_MESSAGE`, `LIMIT_EXCEEDED`,
-    /// `AUTHENTICATION_FAILED`, `KEY_AGREEMENT_FAILED`, or a store error.
-    /// On error nothing changed.
+    /// `PEER_IDENTITY_MISSING`, `UNKNOWN_PREKEY`, `DUPLICATE_MESSAGE`,
+    /// `LIMIT_EXCEEDED`, `AUTHENTICATION_FAILED`, `KEY_AGREEMENT_FAILED`,
+    /// or a store error. On error nothing changed.
     pub fn decrypt(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Address")] address: JsValue,
@@ -177,34 +203,52 @@ impl SessionManager {
         })
     }
 
-    /// Decrypts a message from `address` and commits at once: for apps that
-    /// can afford to lose a message if they crash before handling it.
+    /// Decrypts a message from `address` and commits at once, resolving
+    /// with the plaintext once the new state is durable: for apps that can
+    /// afford to lose a message if they crash before handling it.
     ///
-    /// Throws as `decrypt`.
-    #[wasm_bindgen(js_name = decryptAndCommit)]
+    /// Rejects as `decrypt` throws and `commit()` rejects.
+    #[wasm_bindgen(js_name = decryptAndCommit, unchecked_return_type = "Promise<Uint8Array>")]
     pub fn decrypt_and_commit(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Address")] address: JsValue,
         message: &[u8],
-    ) -> JsResult<Vec<u8>> {
-        Ok(self.core.decrypt(&self::address(&address)?, message)?.commit()?)
+    ) -> Promise {
+        durably(|| {
+            let decrypted = self.core.decrypt(&self::address(&address)?, message)?;
+            Ok(js::bytes(&decrypted.commit()?))
+        })
+    }
+
+    /// A batch of decryptions committed together in one store transaction:
+    /// for a device catching up with many queued messages (see
+    /// `DecryptBatch`).
+    pub fn batch(&self) -> DecryptBatch {
+        DecryptBatch::new(Rc::clone(&self.core))
     }
 
     /// Records `identityKey` (32 bytes) as the identity of `address`,
-    /// replacing any earlier one: after `UNTRUSTED_IDENTITY`, once the user
-    /// accepted the change, or with `verified` after comparing safety
-    /// numbers.
+    /// replacing any earlier one: after `UNTRUSTED_IDENTITY` or
+    /// `PEER_IDENTITY_MISSING`, once the user accepted the key, or with
+    /// `verified` after comparing safety numbers. Resolves once durable.
     ///
-    /// Throws `INVALID_ARGUMENT` for a bad key or address, or a store error.
-    #[wasm_bindgen(js_name = trustIdentity)]
+    /// The sessions of `address` with any other identity key are dropped,
+    /// and every decryption of `address` not yet committed becomes stale
+    /// (its `commit()` rejects with `STALE_DECRYPTION`).
+    ///
+    /// Rejects with `INVALID_ARGUMENT` for a bad key or address,
+    /// `CONTENDED`, or a store error.
+    #[wasm_bindgen(js_name = trustIdentity, unchecked_return_type = "Promise<void>")]
     pub fn trust_identity(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Address")] address: JsValue,
         #[wasm_bindgen(js_name = identityKey)] identity_key: &[u8],
         verified: bool,
-    ) -> JsResult<()> {
-        let key = crate::types::identity_key(identity_key)?;
-        Ok(self.core.trust_identity(&self::address(&address)?, key, verified)?)
+    ) -> Promise {
+        durably(|| {
+            let key = crate::types::identity_key(identity_key)?;
+            Ok(self.core.trust_identity(&self::address(&address)?, key, verified)?)
+        })
     }
 
     /// The safety number of this device and `address`, from the identity
@@ -219,32 +263,74 @@ impl SessionManager {
         Ok(self.core.safety_number(&self::address(&address)?)?.map(SafetyNumber::from))
     }
 
-    /// The SFrame keys of 1:1 call `callId` (1 to 255 bytes, chosen by the
-    /// app's signalling) with `address`, derived from the current DM
-    /// session: both sides get the same keys. Derive them once a message
-    /// went each way in the session (the call's offer and answer).
+    /// Starts 1:1 call `callId` (1 to 255 bytes, chosen by the app's
+    /// signalling) with `address` in cipher suite `suite`: returns the
+    /// call, waiting for its answer, and the offer to send to `address` as
+    /// the plaintext of `encrypt` (framed as the app frames its messages).
+    /// A side that restarted mid-call offers again: every offer has new
+    /// keys. Stores nothing.
     ///
-    /// Throws `NO_SESSION`, `INVALID_ARGUMENT` for a bad call id, or a
-    /// store error.
-    #[wasm_bindgen(js_name = callKeys)]
-    pub fn call_keys(
+    /// Throws `NO_SESSION`, `PEER_IDENTITY_MISSING`, `INVALID_ARGUMENT` for
+    /// a bad call id or suite, or a store error.
+    #[wasm_bindgen(js_name = offerCall, unchecked_return_type = "OfferedCall")]
+    pub fn offer_call(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Address")] address: JsValue,
         #[wasm_bindgen(js_name = callId)] call_id: &[u8],
-    ) -> JsResult<OneToOneCallKeys> {
-        let call_id = sotto::call::CallId::new(call_id).map_err(SottoError::from)?;
-        Ok(self.core.call_keys(&self::address(&address)?, &call_id)?.into())
+        #[wasm_bindgen(unchecked_param_type = "CipherSuite")] suite: u32,
+    ) -> JsResult<JsValue> {
+        let (call_id, suite) = (self::call_id(call_id)?, self::suite(suite)?);
+        let (call, offer) = self.core.offer_call(&self::address(&address)?, call_id, suite)?;
+        Ok(js::object(&[("call", OutgoingCall::from(call).into()), ("offer", js::bytes(&offer))]))
+    }
+
+    /// Parses a call offer that arrived from `address` (the plaintext of a
+    /// DM message), checking that it names this device's identity key and
+    /// the one recorded for `address`: what the app shows while the call
+    /// rings.
+    ///
+    /// Throws `MALFORMED_MESSAGE` for bytes that are no offer (or of
+    /// another version), `CALL_SIGNAL_REJECTED` for an offer made for other
+    /// identity keys, `NO_SESSION`, `PEER_IDENTITY_MISSING`, or a store
+    /// error.
+    #[wasm_bindgen(js_name = parseCallOffer)]
+    pub fn parse_call_offer(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Address")] address: JsValue,
+        offer: &[u8],
+    ) -> JsResult<CallOffer> {
+        Ok(self.core.parse_call_offer(&self::address(&address)?, offer)?.into())
+    }
+
+    /// Accepts a call offer from `address`: returns the agreed call and the
+    /// answer to send to `address` as the plaintext of `encrypt`. Each
+    /// offer is accepted once (the manager remembers the last 256 it
+    /// accepted). Stores nothing.
+    ///
+    /// Throws `CALL_SIGNAL_REJECTED` for an offer this manager accepted
+    /// before (a replay) or one parsed for other identities than the
+    /// session's now, `KEY_AGREEMENT_FAILED` for a small-order ephemeral
+    /// key, `NO_SESSION`, `PEER_IDENTITY_MISSING`, or a store error.
+    #[wasm_bindgen(js_name = acceptCall, unchecked_return_type = "AcceptedCall")]
+    pub fn accept_call(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Address")] address: JsValue,
+        offer: &CallOffer,
+    ) -> JsResult<JsValue> {
+        // A copy: accepting the same offer again is refused as a replay.
+        let (call, answer) = self.core.accept_call(&self::address(&address)?, offer.0.clone())?;
+        Ok(js::object(&[("call", OneToOneCall::from(call).into()), ("answer", js::bytes(&answer))]))
     }
 }
 
 /// A decrypted message whose session state is not yet stored.
 ///
-/// Read `plaintext`, handle it, then call `commit()`. Without a commit the
+/// Read `plaintext`, handle it, then `await commit()`. Without a commit the
 /// store stays as it was, and the same message decrypts again when it is
 /// delivered again.
 #[wasm_bindgen]
 pub struct DecryptedMessage {
-    manager: Rc<CoreManager<SharedStore>>,
+    manager: Rc<CoreManager>,
     plaintext: Vec<u8>,
     started_session: bool,
     pending: RefCell<Option<PendingCommit>>,
@@ -266,22 +352,27 @@ impl DecryptedMessage {
 
     /// Stores the session state that results from this message (and removes
     /// the one-time prekey a first message used), if the session is still
-    /// the one the message was decrypted from. If the store throws, the
-    /// commit may be tried again.
+    /// the one the message was decrypted from; resolves once it is durable.
+    /// If the store throws, the commit may be tried again.
     ///
-    /// Throws `STALE_DECRYPTION` if the session was written since the
+    /// Rejects with `STALE_DECRYPTION` if the session was written since the
     /// decryption (nothing is stored: decrypt the message again),
-    /// `ALREADY_COMMITTED` after a successful commit, or a store error.
-    pub fn commit(&self) -> JsResult<()> {
-        // Taken out of the cell before the store runs: a JS store may call
-        // back into Sotto.
-        let pending = self.pending.borrow_mut().take().ok_or_else(|| {
-            SottoError::new(ErrorCode::AlreadyCommitted, "this message was already committed")
-        })?;
-        let result = self.manager.commit(&pending);
-        if result.is_err() {
-            *self.pending.borrow_mut() = Some(pending);
-        }
-        Ok(result?)
+    /// `ALREADY_COMMITTED` after a successful commit, or a store error
+    /// (`STORE` also when the write did not persist: stop, and reload the
+    /// store).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn commit(&self) -> Promise {
+        durably(|| {
+            // Taken out of the cell before the store runs: a JS store may
+            // call back into Sotto.
+            let pending = self.pending.borrow_mut().take().ok_or_else(|| {
+                SottoError::new(ErrorCode::AlreadyCommitted, "this message was already committed")
+            })?;
+            let result = self.manager.commit(&pending);
+            if result.is_err() {
+                *self.pending.borrow_mut() = Some(pending);
+            }
+            Ok(result?)
+        })
     }
 }

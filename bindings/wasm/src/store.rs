@@ -1,12 +1,20 @@
 //! Stores: the `ProtocolStore` interface an app implements in JavaScript
-//! (over IndexedDB, say), and the SDK's own [`InMemoryStore`].
+//! (over IndexedDB, say), the SDK's own [`InMemoryStore`], and
+//! [`check_store_conformance`], which tests a JS store against the commit
+//! contract.
 //!
 //! A JS store keeps opaque byte records, one per key: Sotto encodes and
 //! decodes them (`storage.proto`), checks their versions, and refuses a
-//! corrupt one with `CORRUPT_RECORD`. Its methods are synchronous (the core
-//! calls them in the middle of an operation); an app over IndexedDB keeps
-//! its records in memory, answers from there, and writes through to
-//! IndexedDB in the background (the README shows the pattern).
+//! corrupt one with `CORRUPT_RECORD`. Sessions and peer identities are
+//! written only by the store's `commit(writes)`, the core's
+//! [`ProtocolStore::commit`](core::ProtocolStore::commit): a batch applied
+//! all or nothing as a compare-and-swap on each session's generation
+//! (docs/PROTOCOL.md §6), which signals a lost race by throwing an object
+//! with `code: "CONFLICT"`. Reads are synchronous (the core calls them in
+//! the middle of an operation): an app over IndexedDB answers them from
+//! memory. Writes apply to memory at once and may return a `Promise` that
+//! resolves once they are on disk; `crate::durable` makes the exported
+//! method wait for it.
 //!
 //! # Why the adapter holds an id, not the JS object
 //!
@@ -21,17 +29,19 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use js_sys::{Function, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use sotto::keys::{IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId};
 use sotto::record::RecordError;
 use sotto::session::{Address, SessionRecord};
-use sotto::store::{self as core, PeerIdentity, StoreCommit, StoreError};
+use sotto::store::{
+    self as core, PeerIdentity, PeerIdentityWrite, StoreCommit, StoreError, WriteTransaction,
+};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::error::{JsResult, SottoError};
-use crate::types::address_to_js;
-use crate::{IdentityKeyPair as JsIdentityKeyPair, js};
+use crate::types::{address, address_to_js};
+use crate::{IdentityKeyPair as JsIdentityKeyPair, durable, js};
 
 #[wasm_bindgen]
 extern "C" {
@@ -47,13 +57,6 @@ extern "C" {
     #[wasm_bindgen(method, catch, js_name = peerIdentity)]
     fn peer_identity(this: &JsProtocolStore, address: &JsValue) -> Result<JsValue, JsValue>;
 
-    #[wasm_bindgen(method, catch, js_name = savePeerIdentity)]
-    fn save_peer_identity(
-        this: &JsProtocolStore,
-        address: &JsValue,
-        record: &Uint8Array,
-    ) -> Result<(), JsValue>;
-
     #[wasm_bindgen(method, catch, js_name = signedPrekey)]
     fn signed_prekey(this: &JsProtocolStore, id: u32) -> Result<JsValue, JsValue>;
 
@@ -62,10 +65,10 @@ extern "C" {
         this: &JsProtocolStore,
         id: u32,
         record: &Uint8Array,
-    ) -> Result<(), JsValue>;
+    ) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(method, catch, js_name = removeSignedPrekey)]
-    fn remove_signed_prekey(this: &JsProtocolStore, id: u32) -> Result<(), JsValue>;
+    fn remove_signed_prekey(this: &JsProtocolStore, id: u32) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(method, catch, js_name = oneTimePrekey)]
     fn one_time_prekey(this: &JsProtocolStore, id: u32) -> Result<JsValue, JsValue>;
@@ -75,27 +78,22 @@ extern "C" {
         this: &JsProtocolStore,
         id: u32,
         record: &Uint8Array,
-    ) -> Result<(), JsValue>;
+    ) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(method, catch, js_name = removeOneTimePrekey)]
-    fn remove_one_time_prekey(this: &JsProtocolStore, id: u32) -> Result<(), JsValue>;
+    fn remove_one_time_prekey(this: &JsProtocolStore, id: u32) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(method, catch, js_name = loadSession)]
     fn load_session(this: &JsProtocolStore, address: &JsValue) -> Result<JsValue, JsValue>;
 
-    #[wasm_bindgen(method, catch, js_name = storeSession)]
-    fn store_session(
-        this: &JsProtocolStore,
-        address: &JsValue,
-        record: &Uint8Array,
-    ) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn commit(this: &JsProtocolStore, writes: &Array) -> Result<JsValue, JsValue>;
 }
 
-/// The methods a JS store must have; `commit` is optional.
-const REQUIRED_METHODS: [&str; 11] = [
+/// The methods a JS store must have.
+const REQUIRED_METHODS: [&str; 10] = [
     "localIdentity",
     "peerIdentity",
-    "savePeerIdentity",
     "signedPrekey",
     "saveSignedPrekey",
     "removeSignedPrekey",
@@ -103,8 +101,12 @@ const REQUIRED_METHODS: [&str; 11] = [
     "saveOneTimePrekey",
     "removeOneTimePrekey",
     "loadSession",
-    "storeSession",
+    "commit",
 ];
+
+/// The `code` a JS store's `commit` throws with when a compare-and-swap is
+/// lost.
+const CONFLICT: &str = "CONFLICT";
 
 #[derive(Default)]
 struct Registry {
@@ -187,8 +189,8 @@ fn record(method: &str, value: JsValue) -> Result<Option<Zeroizing<Vec<u8>>>, St
     }
     if value.is_instance_of::<Promise>() {
         return Err(failure(format!(
-            "{method} returned a Promise: store methods must be synchronous \
-             (answer from an in-memory cache and persist in the background)"
+            "{method} returned a Promise: store reads must be synchronous \
+             (answer from memory; only writes may return a Promise)"
         )));
     }
     Err(failure(format!("{method} returned neither a Uint8Array nor null")))
@@ -218,8 +220,15 @@ impl JsStore {
             })
             .collect();
         if !missing.is_empty() {
+            let has = |name: &str| Reflect::has(&store, &JsValue::from_str(name)).unwrap_or(false);
+            let hint = if has("storeSession") || has("savePeerIdentity") {
+                " (storeSession and savePeerIdentity are gone: sessions and identities are \
+                 written by commit(writes) only, see ProtocolStore)"
+            } else {
+                ""
+            };
             return Err(SottoError::invalid_argument(format!(
-                "the store has no method {}",
+                "the store has no method {}{hint}",
                 missing.join(", ")
             )));
         }
@@ -262,20 +271,16 @@ impl JsStore {
         record(method, value)
     }
 
+    /// Calls a write method; what it returned (a `Promise`, or nothing)
+    /// goes to the current call's durability check.
     fn put(
         &self,
         method: &str,
-        call: impl FnOnce(&JsProtocolStore) -> Result<(), JsValue>,
+        call: impl FnOnce(&JsProtocolStore) -> Result<JsValue, JsValue>,
     ) -> Result<(), StoreError> {
-        call(&self.object()?).map_err(|exception| thrown(method, exception))
-    }
-
-    /// The store's `commit` method, if it has one.
-    fn commit_method(&self) -> Result<Option<(JsProtocolStore, Function)>, StoreError> {
-        let object = self.object()?;
-        let method = Reflect::get(&object, &JsValue::from_str("commit"))
-            .map_err(|exception| thrown("commit", exception))?;
-        Ok(method.dyn_into::<Function>().ok().map(|method| (object, method)))
+        let returned = call(&self.object()?).map_err(|exception| thrown(method, exception))?;
+        durable::record(returned);
+        Ok(())
     }
 }
 
@@ -295,6 +300,49 @@ fn bytes(record: &[u8]) -> Uint8Array {
     Uint8Array::from(record)
 }
 
+/// One commit as the JS store's `commit` sees it (a `StoreWrite`).
+fn write_to_js(commit: &StoreCommit) -> Result<JsValue, StoreError> {
+    let (identity, first_use) = match &commit.peer_identity {
+        None => (JsValue::NULL, false),
+        Some(write @ (PeerIdentityWrite::FirstUse(_) | PeerIdentityWrite::Replace(_))) => (
+            bytes(&write.identity().to_record_bytes()).into(),
+            matches!(write, PeerIdentityWrite::FirstUse(_)),
+        ),
+        Some(_) => return Err(failure("an identity write this version cannot pass on".into())),
+    };
+    let consumed: Array =
+        commit.consumed_one_time_prekeys.iter().map(|id| JsValue::from(u32::from(*id))).collect();
+    Ok(js::object(&[
+        ("address", address_to_js(&commit.address)),
+        ("expectedGeneration", commit.expected_generation.map_or(JsValue::NULL, JsValue::from)),
+        ("generation", JsValue::from(commit.session.generation())),
+        ("session", bytes(&commit.session.to_bytes()).into()),
+        ("peerIdentity", identity),
+        ("peerIdentityFirstUse", first_use.into()),
+        ("consumedOneTimePrekeys", consumed.into()),
+    ]))
+}
+
+/// The core's error for what a JS store's `commit` threw: a conflict if it
+/// has `code: "CONFLICT"` (for the address it names, or the first one),
+/// otherwise a store failure.
+fn commit_failure(exception: JsValue, commits: &[StoreCommit]) -> StoreError {
+    let conflict = exception.is_object()
+        && Reflect::get(&exception, &JsValue::from_str("code"))
+            .is_ok_and(|code| code.as_string().as_deref() == Some(CONFLICT));
+    if !conflict {
+        return thrown("commit", exception);
+    }
+    let named = Reflect::get(&exception, &JsValue::from_str("address"))
+        .ok()
+        .and_then(|value| address(&value).ok())
+        .filter(|named| commits.iter().any(|commit| commit.address == *named));
+    match named.or_else(|| commits.first().map(|commit| commit.address.clone())) {
+        Some(address) => StoreError::Conflict { address },
+        None => thrown("commit", exception),
+    }
+}
+
 impl core::IdentityStore for JsStore {
     fn local_identity(&self) -> Result<Option<IdentityKeyPair>, StoreError> {
         let record = self.get("localIdentity", |store| store.local_identity())?;
@@ -305,15 +353,6 @@ impl core::IdentityStore for JsStore {
         let address = address_to_js(address);
         let record = self.get("peerIdentity", |store| store.peer_identity(&address))?;
         parse(record, PeerIdentity::from_record_bytes)
-    }
-
-    fn save_peer_identity(
-        &self,
-        address: &Address,
-        identity: &PeerIdentity,
-    ) -> Result<(), StoreError> {
-        let (address, record) = (address_to_js(address), bytes(&identity.to_record_bytes()));
-        self.put("savePeerIdentity", |store| store.save_peer_identity(&address, &record))
     }
 }
 
@@ -357,45 +396,19 @@ impl core::SessionStore for JsStore {
         let record = self.get("loadSession", |store| store.load_session(&address))?;
         parse(record, SessionRecord::from_bytes)
     }
-
-    fn store_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
-        let (address, record) = (address_to_js(address), bytes(&record.to_bytes()));
-        self.put("storeSession", |store| store.store_session(&address, &record))
-    }
 }
 
 impl core::ProtocolStore for JsStore {
-    /// The store's own `commit(writes)` if it has one (one IndexedDB
-    /// transaction, say); otherwise the writes one by one in the core's
-    /// interruption-safe order.
-    fn commit(&self, commit: &StoreCommit) -> Result<(), StoreError> {
-        use core::{IdentityStore as _, OneTimePreKeyStore as _, SessionStore as _};
-
-        let Some((object, method)) = self.commit_method()? else {
-            if let Some(identity) = &commit.new_peer_identity {
-                self.save_peer_identity(&commit.address, identity)?;
-            }
-            self.store_session(&commit.address, &commit.session)?;
-            if let Some(id) = commit.consumed_one_time_prekey {
-                self.remove_one_time_prekey(id)?;
-            }
-            return Ok(());
-        };
-        let writes = js::object(&[
-            ("address", address_to_js(&commit.address)),
-            ("session", bytes(&commit.session.to_bytes()).into()),
-            (
-                "newPeerIdentity",
-                commit
-                    .new_peer_identity
-                    .map_or(JsValue::NULL, |peer| bytes(&peer.to_record_bytes()).into()),
-            ),
-            (
-                "consumedOneTimePrekey",
-                commit.consumed_one_time_prekey.map_or(JsValue::NULL, |id| u32::from(id).into()),
-            ),
-        ]);
-        method.call1(&object, &writes).map(drop).map_err(|exception| thrown("commit", exception))
+    /// The store's `commit(writes)`, with every commit of the batch as a
+    /// `StoreWrite`.
+    fn commit(&self, commits: &[StoreCommit]) -> Result<(), StoreError> {
+        let writes = commits.iter().map(write_to_js).collect::<Result<Array, _>>()?;
+        let returned = self
+            .object()?
+            .commit(&writes)
+            .map_err(|exception| commit_failure(exception, commits))?;
+        durable::record(returned);
+        Ok(())
     }
 }
 
@@ -431,14 +444,6 @@ impl core::IdentityStore for SharedStore {
     fn peer_identity(&self, address: &Address) -> Result<Option<PeerIdentity>, StoreError> {
         self.0.peer_identity(address)
     }
-
-    fn save_peer_identity(
-        &self,
-        address: &Address,
-        identity: &PeerIdentity,
-    ) -> Result<(), StoreError> {
-        self.0.save_peer_identity(address, identity)
-    }
 }
 
 impl core::SignedPreKeyStore for SharedStore {
@@ -473,15 +478,48 @@ impl core::SessionStore for SharedStore {
     fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
         self.0.load_session(address)
     }
-
-    fn store_session(&self, address: &Address, record: &SessionRecord) -> Result<(), StoreError> {
-        self.0.store_session(address, record)
-    }
 }
 
 impl core::ProtocolStore for SharedStore {
-    fn commit(&self, commit: &StoreCommit) -> Result<(), StoreError> {
-        // The store's own commit (a JS store's `commit`, if it has one).
-        self.0.commit(commit)
+    fn commit(&self, commits: &[StoreCommit]) -> Result<(), StoreError> {
+        self.0.commit(commits)
     }
+
+    fn begin_write(&self) -> Result<Option<Box<dyn WriteTransaction + '_>>, StoreError> {
+        self.0.begin_write()
+    }
+}
+
+/// Checks a JS store against the commit contract (`ProtocolStore.commit`
+/// in the TypeScript declarations, docs/PROTOCOL.md §6): compare-and-swap
+/// on the generation (`null` for no session), first-use identities,
+/// consumed one-time prekeys that must exist, all-or-nothing batches.
+/// Resolves once the check passed and its writes are durable.
+///
+/// Run it on an empty test instance of the store, never on a user's: it
+/// writes sessions and identities for account `"sotto-conformance-check"`
+/// (devices 0 to 4) and one-time prekeys 4294967294 and 4294967295.
+///
+/// Rejects with `CONFORMANCE_FAILED` (`error.check` names the rule the
+/// store broke, `error.detail` what happened), `INVALID_ARGUMENT` for an
+/// object that lacks a method of `ProtocolStore`.
+#[wasm_bindgen(js_name = checkStoreConformance, unchecked_return_type = "Promise<void>")]
+pub fn check_store_conformance(store: JsProtocolStore) -> Promise {
+    durable::durably(|| {
+        let store = JsStore::register(store)?;
+        // One thread: wasm32 has no others, and the JS store is reachable
+        // from this one only.
+        core::conformance::check(&store, 1)?;
+        Ok(())
+    })
+}
+
+/// The generation of a stored session record: for a store that keeps
+/// records written before it kept generations beside them (by an earlier
+/// version of this package), to learn the generation it compares.
+///
+/// Throws `CORRUPT_RECORD` if the bytes are not a session record.
+#[wasm_bindgen(js_name = sessionRecordGeneration)]
+pub fn session_record_generation(record: &[u8]) -> JsResult<u64> {
+    Ok(SessionRecord::from_bytes(record)?.generation())
 }

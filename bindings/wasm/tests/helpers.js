@@ -1,4 +1,5 @@
-// Shared by the node tests: two devices that talk, and error assertions.
+// Shared by the node tests: two devices that talk, stores whose writes
+// reach the disk later, and error assertions.
 import assert from 'node:assert/strict';
 import { IdentityKeyPair, InMemoryStore, PreKeyBundle, SessionManager, isSottoError } from 'sotto';
 import { MapStore } from './map-store.js';
@@ -15,24 +16,84 @@ export function inMemoryDevice(address) {
   return SessionManager.withInMemoryStore(address, new InMemoryStore(IdentityKeyPair.generate()));
 }
 
+/** A fresh MapStore with a new identity, or of `Class`. */
+export function newStore(Class = MapStore) {
+  return new Class(IdentityKeyPair.generate().toRecordBytes());
+}
+
 /** A device over a store implemented in JS; returns [manager, store]. */
-export function jsDevice(address, store = new MapStore(IdentityKeyPair.generate().toRecordBytes())) {
+export function jsDevice(address, store = newStore()) {
   return [SessionManager.withStore(address, store), store];
 }
 
+/** A MapStore whose writes are on "disk" only after a random delay of up
+ *  to `maxDelay` ms: each returns a Promise of that. */
+export class SlowStore extends MapStore {
+  maxDelay = 4;
+  persisted = 0;
+  persist() {
+    return new Promise((resolve) =>
+      setTimeout(() => {
+        this.persisted += 1;
+        resolve();
+      }, Math.random() * this.maxDelay),
+    );
+  }
+}
+
+/** A MapStore whose writes are durable only when the test says so:
+ *  `gates` holds one { resolve, reject } per write, in order. */
+export class GatedStore extends MapStore {
+  gates = [];
+  persist() {
+    return new Promise((resolve, reject) => this.gates.push({ resolve, reject }));
+  }
+  /** Makes every write so far durable. */
+  openAll() {
+    for (const gate of this.gates.splice(0)) gate.resolve();
+  }
+}
+
 /** `owner`'s bundle with signed prekey 1 and one-time prekey `oneTimeId`. */
-export function bundle(owner, { oneTimeId = 100, oneTime = true } = {}) {
-  const signed = owner.generateSignedPrekey(1);
-  const [prekey] = owner.generateOneTimePrekeys(oneTimeId, 1);
+export async function bundle(owner, { oneTimeId = 100, oneTime = true } = {}) {
+  const signed = await owner.generateSignedPrekey(1);
+  const [prekey] = await owner.generateOneTimePrekeys(oneTimeId, 1);
   return new PreKeyBundle(owner.identityKey(), signed, oneTime ? prekey : null).toBytes();
 }
 
 /** Decrypts, checks the plaintext, commits. */
-export function receive(manager, from, message, expected) {
+export async function receive(manager, from, message, expected) {
   const decrypted = manager.decrypt(from, message);
   assert.equal(string(decrypted.plaintext), expected);
-  decrypted.commit();
+  await decrypted.commit();
   return decrypted;
+}
+
+/** `from` (at `fromAddress`) sends `plaintext` to `to` (at `toAddress`),
+ *  which decrypts and commits it; returns the plaintext received. */
+export async function deliver([from, fromAddress], [to, toAddress], plaintext) {
+  const wire = await from.encrypt(toAddress, plaintext);
+  const decrypted = to.decrypt(fromAddress, wire);
+  await decrypted.commit();
+  return decrypted.plaintext;
+}
+
+/** A session between two in-memory devices, a message each way. */
+export async function session() {
+  const alice = inMemoryDevice(ALICE);
+  const bob = inMemoryDevice(BOB);
+  await alice.processBundle(BOB, await bundle(bob));
+  await receive(bob, ALICE, await alice.encrypt(BOB, text('hi')), 'hi');
+  await receive(alice, BOB, await bob.encrypt(ALICE, text('hi back')), 'hi back');
+  return { alice, bob };
+}
+
+function checkSottoError(thrown, code) {
+  assert.ok(thrown instanceof Error, `a SottoError is an Error: ${thrown}`);
+  assert.ok(isSottoError(thrown), `not a SottoError: ${thrown}`);
+  assert.equal(thrown.name, 'SottoError');
+  assert.equal(thrown.code, code, thrown.message);
+  return thrown;
 }
 
 /** Asserts that `fn` throws a SottoError with `code`; returns the error. */
@@ -42,9 +103,31 @@ export function throwsCode(fn, code) {
     thrown = error;
     return true;
   });
-  assert.ok(thrown instanceof Error, 'a SottoError is an Error');
-  assert.ok(isSottoError(thrown), `not a SottoError: ${thrown}`);
-  assert.equal(thrown.name, 'SottoError');
-  assert.equal(thrown.code, code, thrown.message);
-  return thrown;
+  return checkSottoError(thrown, code);
+}
+
+/** Asserts that `fn` returns a Promise (it does not throw) that rejects
+ *  with a SottoError with `code`; returns the error. */
+export async function rejectsCode(fn, code) {
+  const promise = fn();
+  assert.ok(promise instanceof Promise, 'the method returns a Promise');
+  let thrown;
+  await assert.rejects(promise, (error) => {
+    thrown = error;
+    return true;
+  });
+  return checkSottoError(thrown, code);
+}
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The indices 0..n-1 in a random order. */
+export function shuffled(n) {
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
 }

@@ -1,9 +1,26 @@
 // A ProtocolStore implemented in JavaScript over Maps: the shape of an app's
-// own store. Records are opaque bytes, copied in and out. The node tests use
-// it as is; the browser test persists it to IndexedDB (idb-store.js).
+// own store. Records are opaque bytes, copied in and out; each session is
+// kept with its generation, which `commit` compares (the compare-and-swap of
+// the commit contract). The node tests use it as is, or with a `persist`
+// that returns a Promise (a write that reaches the disk later); the browser
+// test persists it to IndexedDB (browser/idb-store.js).
 
 /** The key of an address in a Map or an IndexedDB object store. */
 export const addressKey = ({ account, device }) => `${device}:${account}`;
+
+/** What `commit` throws when a check fails: Sotto reads the `code`. */
+export function conflict(address) {
+  return Object.assign(new Error(`the state of ${addressKey(address)} changed`), {
+    code: 'CONFLICT',
+    address,
+  });
+}
+
+const sameBytes = (a, b) => a.length === b.length && a.every((byte, i) => byte === b[i]);
+
+/** A copy of a stored value: bytes, or a session `{ generation, record }`. */
+const copy = (value) =>
+  value instanceof Uint8Array ? Uint8Array.from(value) : { ...value, record: Uint8Array.from(value.record) };
 
 export class MapStore {
   /** `identityRecord`: `IdentityKeyPair.toRecordBytes()` of this device. */
@@ -12,28 +29,75 @@ export class MapStore {
     this.peers = new Map();
     this.signedPrekeys = new Map();
     this.oneTimePrekeys = new Map();
+    /** address key -> { generation: bigint, record: Uint8Array } */
     this.sessions = new Map();
-    /** Every write, as [method, key], for tests that check what happened. */
+    /** Every write, as [method, [[map, key], ...]], for tests that check
+     *  what happened. */
     this.log = [];
   }
 
   localIdentity() { return this.identity; }
   peerIdentity(address) { return this.peers.get(addressKey(address)); }
-  savePeerIdentity(address, record) { this.write('savePeerIdentity', 'peers', addressKey(address), record); }
   signedPrekey(id) { return this.signedPrekeys.get(id); }
-  saveSignedPrekey(id, record) { this.write('saveSignedPrekey', 'signedPrekeys', id, record); }
-  removeSignedPrekey(id) { this.write('removeSignedPrekey', 'signedPrekeys', id, null); }
+  saveSignedPrekey(id, record) { return this.write('saveSignedPrekey', [['signedPrekeys', id, record]]); }
+  removeSignedPrekey(id) { return this.write('removeSignedPrekey', [['signedPrekeys', id, null]]); }
   oneTimePrekey(id) { return this.oneTimePrekeys.get(id); }
-  saveOneTimePrekey(id, record) { this.write('saveOneTimePrekey', 'oneTimePrekeys', id, record); }
-  removeOneTimePrekey(id) { this.write('removeOneTimePrekey', 'oneTimePrekeys', id, null); }
-  loadSession(address) { return this.sessions.get(addressKey(address)); }
-  storeSession(address, record) { this.write('storeSession', 'sessions', addressKey(address), record); }
+  saveOneTimePrekey(id, record) { return this.write('saveOneTimePrekey', [['oneTimePrekeys', id, record]]); }
+  removeOneTimePrekey(id) { return this.write('removeOneTimePrekey', [['oneTimePrekeys', id, null]]); }
+  loadSession(address) { return this.sessions.get(addressKey(address))?.record; }
 
-  /** Every write goes through here (`record` null: a removal); a subclass
-   *  also persists it. */
-  write(method, name, key, record) {
-    if (record === null) this[name].delete(key);
-    else this[name].set(key, Uint8Array.from(record));
-    this.log.push([method, key]);
+  /** The generation stored for `address`, or null. */
+  generation(address) { return this.sessions.get(addressKey(address))?.generation ?? null; }
+
+  /** The commit contract: check every write, then apply all of them. */
+  commit(writes) {
+    for (const write of writes) {
+      const identity = this.peers.get(addressKey(write.address));
+      if (
+        this.generation(write.address) !== write.expectedGeneration ||
+        (write.peerIdentityFirstUse && identity && !sameBytes(identity, write.peerIdentity)) ||
+        write.consumedOneTimePrekeys.some((id) => !this.oneTimePrekeys.has(id))
+      ) {
+        throw conflict(write.address);
+      }
+    }
+    const changes = [];
+    for (const write of writes) {
+      const key = addressKey(write.address);
+      if (write.peerIdentity && !(write.peerIdentityFirstUse && this.peers.has(key))) {
+        changes.push(['peers', key, write.peerIdentity]);
+      }
+      changes.push(['sessions', key, { generation: write.generation, record: write.session }]);
+      for (const id of write.consumedOneTimePrekeys) changes.push(['oneTimePrekeys', id, null]);
+    }
+    return this.write('commit', changes);
+  }
+
+  /** Every write goes through here: `changes` are [map, key, value], a null
+   *  value being a removal. Applies them to the Maps at once, then returns
+   *  what `persist` returns. */
+  write(method, changes) {
+    for (const [name, key, value] of changes) {
+      if (value === null) this[name].delete(key);
+      else this[name].set(key, copy(value));
+    }
+    this.log.push([method, changes.map(([name, key]) => [name, key])]);
+    return this.persist(changes);
+  }
+
+  /** Makes `changes` durable; a store over a disk returns a Promise that
+   *  resolves once they are. This one keeps them in memory only. */
+  persist(changes) {
+    return undefined;
+  }
+
+  /** A new store with a copy of everything this one holds (a restart from
+   *  what was on disk). */
+  copy() {
+    const copied = new this.constructor(this.identity);
+    for (const name of ['peers', 'signedPrekeys', 'oneTimePrekeys', 'sessions']) {
+      for (const [key, value] of this[name]) copied[name].set(key, copy(value));
+    }
+    return copied;
   }
 }

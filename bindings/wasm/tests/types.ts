@@ -7,16 +7,27 @@ import init, {
   PreKeyBundle,
   SessionManager,
   SframeReceiver,
+  checkStoreConformance,
   isSottoError,
+  sessionRecordGeneration,
+  type AcceptedCall,
   type Address,
+  type CallOffer,
+  type DecryptBatch,
   type DecryptedMessage,
   type ErrorCode,
-  type PendingWrites,
+  type OfferedCall,
+  type OneToOneCall,
+  type OneToOneCallKeys,
+  type OutgoingCall,
   type ProtocolStore,
+  type StoreConflict,
+  type StoreWrite,
 } from 'sotto';
 
 class AppStore implements ProtocolStore {
   private records = new Map<string, Uint8Array>();
+  private generations = new Map<string, bigint>();
   constructor(private identity: Uint8Array) {}
   private static key(address: Address): string {
     return `${address.device}:${address.account}`;
@@ -27,14 +38,12 @@ class AppStore implements ProtocolStore {
   peerIdentity(address: Address): Uint8Array | undefined {
     return this.records.get(`peer/${AppStore.key(address)}`);
   }
-  savePeerIdentity(address: Address, record: Uint8Array): void {
-    this.records.set(`peer/${AppStore.key(address)}`, record);
-  }
   signedPrekey(id: number): Uint8Array | null {
     return this.records.get(`spk/${id}`) ?? null;
   }
-  saveSignedPrekey(id: number, record: Uint8Array): void {
+  saveSignedPrekey(id: number, record: Uint8Array): Promise<void> {
     this.records.set(`spk/${id}`, record);
+    return Promise.resolve();
   }
   removeSignedPrekey(id: number): void {
     this.records.delete(`spk/${id}`);
@@ -51,11 +60,24 @@ class AppStore implements ProtocolStore {
   loadSession(address: Address): Uint8Array | undefined {
     return this.records.get(`session/${AppStore.key(address)}`);
   }
-  storeSession(address: Address, record: Uint8Array): void {
-    this.records.set(`session/${AppStore.key(address)}`, record);
-  }
-  commit(writes: PendingWrites): void {
-    this.storeSession(writes.address, writes.session);
+  commit(writes: StoreWrite[]): Promise<void> {
+    for (const write of writes) {
+      const stored: bigint | null = this.generations.get(AppStore.key(write.address)) ?? null;
+      if (stored !== write.expectedGeneration) {
+        const conflict: StoreConflict = { code: 'CONFLICT', address: write.address };
+        throw conflict;
+      }
+    }
+    for (const write of writes) {
+      const key = AppStore.key(write.address);
+      if (write.peerIdentity !== null && !(write.peerIdentityFirstUse && this.records.has(`peer/${key}`))) {
+        this.records.set(`peer/${key}`, write.peerIdentity);
+      }
+      this.records.set(`session/${key}`, write.session);
+      this.generations.set(key, write.generation);
+      write.consumedOneTimePrekeys.forEach((id: number) => this.removeOneTimePrekey(id));
+    }
+    return Promise.resolve();
   }
 }
 
@@ -65,6 +87,9 @@ function describe(code: ErrorCode): string {
       return 'already have it';
     case 'UNTRUSTED_IDENTITY':
       return 'safety number changed';
+    case 'CONFLICT':
+    case 'CONTENDED':
+      return 'try again';
     default:
       return code;
   }
@@ -74,27 +99,44 @@ export async function conversation(): Promise<string> {
   await init();
   const alice: Address = { account: 'alice', device: 1 };
   const bob: Address = { account: 'bob', device: 1 };
+  await checkStoreConformance(new AppStore(IdentityKeyPair.generate().toRecordBytes()));
   const aliceManager = SessionManager.withStore(alice, new AppStore(IdentityKeyPair.generate().toRecordBytes()));
   const bobManager = SessionManager.withInMemoryStore(bob, new InMemoryStore(IdentityKeyPair.generate()));
-  const signed = bobManager.generateSignedPrekey(1);
-  const [oneTime] = bobManager.generateOneTimePrekeys(1, 10);
-  aliceManager.processBundle(bob, new PreKeyBundle(bobManager.identityKey(), signed, oneTime).toBytes());
-  const message: Uint8Array = aliceManager.encrypt(bob, new TextEncoder().encode('hi'));
+  const signed = await bobManager.generateSignedPrekey(1);
+  const [oneTime] = await bobManager.generateOneTimePrekeys(1, 10);
+  await aliceManager.processBundle(bob, new PreKeyBundle(bobManager.identityKey(), signed, oneTime).toBytes());
+  const message: Uint8Array = await aliceManager.encrypt(bob, new TextEncoder().encode('hi'));
   try {
     const decrypted: DecryptedMessage = bobManager.decrypt(alice, message);
     const plaintext: Uint8Array = decrypted.plaintext;
     const started: boolean = decrypted.startedSession;
-    decrypted.commit();
-    const keys = bobManager.callKeys(alice, new TextEncoder().encode('call'));
-    const kid: bigint = keys.sendKid;
-    const receiver: SframeReceiver = keys.receiver(CipherSuite.Aes128GcmSha256_128);
-    receiver.addKey(CipherSuite.ChaCha20Poly1305Sha256_128, kid + 1n, keys.receiveBaseKey());
+    await decrypted.commit();
+
+    const batch: DecryptBatch = bobManager.batch();
+    const queued: Uint8Array = batch.decrypt(alice, await aliceManager.encrypt(bob, new Uint8Array(1)));
+    const count: number = batch.length;
+    await batch.commit();
+
+    const offered: OfferedCall = aliceManager.offerCall(bob, new TextEncoder().encode('call'), CipherSuite.Aes128GcmSha256_128);
+    const calling: OutgoingCall = offered.call;
+    const ringing: CallOffer = bobManager.parseCallOffer(alice, offered.offer);
+    const suite: CipherSuite = ringing.suite;
+    const accepted: AcceptedCall = bobManager.acceptCall(alice, ringing);
+    const onAlice: OneToOneCall = calling.receiveAnswer(accepted.answer);
+    const frame: Uint8Array = onAlice.encrypt(new Uint8Array(0), new Uint8Array(10));
+    accepted.call.decrypt(new Uint8Array(0), frame);
+    const keys: OneToOneCallKeys = accepted.call.intoKeys();
+    const kid: bigint = keys.receiveKid;
+    const receiver = new SframeReceiver();
+    receiver.addKey(suite, kid, keys.receiveBaseKey);
+    const generation: bigint = sessionRecordGeneration(new Uint8Array(0));
     const digits: string | undefined = bobManager.safetyNumber(alice)?.grouped();
-    return `${new TextDecoder().decode(plaintext)} ${started} ${digits}`;
+    return `${new TextDecoder().decode(plaintext)} ${started} ${digits} ${queued.length} ${count} ${generation}`;
   } catch (error) {
     if (isSottoError(error)) {
       const counter: number | undefined = error.counter;
-      return `${describe(error.code)} ${counter}`;
+      const attempts: number | undefined = error.attempts;
+      return `${describe(error.code)} ${counter} ${attempts} ${error.check}`;
     }
     throw error;
   }

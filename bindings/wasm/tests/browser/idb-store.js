@@ -1,10 +1,11 @@
-// The store pattern for the web: Sotto calls its store synchronously, so
-// the store answers from memory (MapStore's Maps) and writes each change
-// through to IndexedDB in the background. `open()` loads everything once;
-// `flush()` waits until IndexedDB has every write so far (call it before
-// acknowledging a message to the server, so that an acknowledged message
-// is on disk).
-import { MapStore, addressKey } from '../map-store.js';
+// The store pattern for the web. Sotto reads its store synchronously, so the
+// store answers from memory (MapStore's Maps, loaded from IndexedDB once by
+// `open()`), and checks `commit`'s compare-and-swap there. Every write is
+// applied to memory at once and persisted in one IndexedDB transaction; the
+// write returns a Promise of that transaction's completion, which Sotto
+// waits for before it resolves the call that made the write (an `encrypt`
+// resolves only once its session state is on disk).
+import { MapStore } from '../map-store.js';
 
 const OBJECT_STORE = 'records';
 
@@ -23,61 +24,38 @@ export class IndexedDbStore extends MapStore {
     const store = new IndexedDbStore(null);
     store.db = db;
     const rows = await done(db.transaction(OBJECT_STORE).objectStore(OBJECT_STORE).getAll());
-    for (const { name: map, key, record } of rows) {
-      if (map === 'identity') store.identity = record;
-      else store[map].set(key, record);
+    for (const { name: map, key, value } of rows) {
+      if (map === 'identity') store.identity = value;
+      else store[map].set(key, value);
     }
     return store;
   }
 
-  /** Sets this device's identity record (first run). */
+  /** Sets this device's identity record (first run); resolves once it is
+   *  on disk. */
   setIdentity(record) {
     this.identity = Uint8Array.from(record);
-    this.persist([['identity', 'identity', this.identity]]);
+    return this.persist([['identity', 'identity', this.identity]]);
   }
 
-  write(method, name, key, record) {
-    super.write(method, name, key, record);
-    this.persist([[name, key, record]]);
-  }
-
-  /** The writes of one message in one IndexedDB transaction. */
-  commit({ address, session, newPeerIdentity, consumedOneTimePrekey }) {
-    const batch = [];
-    const keep = (method, name, key, record) => {
-      MapStore.prototype.write.call(this, method, name, key, record);
-      batch.push([name, key, record]);
-    };
-    if (newPeerIdentity) keep('savePeerIdentity', 'peers', addressKey(address), newPeerIdentity);
-    keep('storeSession', 'sessions', addressKey(address), session);
-    if (consumedOneTimePrekey !== null) keep('removeOneTimePrekey', 'oneTimePrekeys', consumedOneTimePrekey, null);
-    this.persist(batch);
-  }
-
-  /** Queues one IndexedDB transaction; IndexedDB runs them in order. */
-  persist(batch) {
-    const transaction = this.db.transaction(OBJECT_STORE, 'readwrite');
+  /** One readwrite transaction with every change of one write (all of a
+   *  `commit`'s batch). IndexedDB runs the readwrite transactions of one
+   *  object store in the order they were made, so the disk sees the writes
+   *  in the order memory did. `strict` durability: complete means flushed
+   *  to disk, not only handed to the operating system. */
+  persist(changes) {
+    const transaction = this.db.transaction(OBJECT_STORE, 'readwrite', { durability: 'strict' });
     const objects = transaction.objectStore(OBJECT_STORE);
-    for (const [name, key, record] of batch) {
+    for (const [name, key, value] of changes) {
       const id = `${name}/${key}`;
-      if (record === null) objects.delete(id);
-      else objects.put({ name, key, record: Uint8Array.from(record) }, id);
+      if (value === null) objects.delete(id);
+      else objects.put({ name, key, value }, id);
     }
-    this.pending = (this.pending ?? []).concat(
-      new Promise((resolve, reject) => {
-        transaction.oncomplete = resolve;
-        transaction.onerror = () => reject(transaction.error);
-        transaction.onabort = () => reject(transaction.error);
-      }),
-    );
-  }
-
-  /** Resolves once every write so far is in IndexedDB; rejects if one
-   *  failed (the app then stops using Sotto and reloads from disk). */
-  async flush() {
-    const pending = this.pending ?? [];
-    this.pending = [];
-    await Promise.all(pending);
+    return new Promise((resolve, reject) => {
+      transaction.oncomplete = () => resolve();
+      transaction.onerror = () => reject(transaction.error);
+      transaction.onabort = () => reject(transaction.error ?? new DOMException('aborted', 'AbortError'));
+    });
   }
 
   close() {

@@ -1,7 +1,8 @@
 // Runs in Chromium, loaded from page.html over http://127.0.0.1: the web
 // entry of the package (fetch + instantiateStreaming), a conversation
-// between two devices whose stores persist to IndexedDB, a reload that
-// continues it from disk, SFrame frames and error codes. Each check's
+// between two devices whose stores persist to IndexedDB, many overlapping
+// encryptions cut short by a reload, a reload that continues it all from
+// disk, a 1:1 call, the conformance check, and error codes. Each check's
 // outcome lands in `window.sottoResults` for chromium.test.js.
 import init, {
   CipherSuite,
@@ -9,6 +10,7 @@ import init, {
   InMemoryStore,
   PreKeyBundle,
   SessionManager,
+  checkStoreConformance,
   isSottoError,
 } from '../../pkg/index.js';
 import { IndexedDbStore } from './idb-store.js';
@@ -20,32 +22,60 @@ const string = (bytes) => new TextDecoder().decode(bytes);
 const hex = (bytes) => Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 const unhex = (string) => Uint8Array.from(string.match(/../g), (pair) => parseInt(pair, 16));
 
+/** How many encryptions phase 1 starts at once before the reload, and how
+ *  many must be handed out before it lets the reload happen. */
+const OVERLAPPING = 300;
+const HANDED_OUT_BEFORE_RELOAD = 40;
+
 function assert(condition, message) {
   if (!condition) throw new Error(`assertion failed: ${message}`);
 }
 function equal(actual, expected, message = '') {
   if (actual !== expected) throw new Error(`${message}: expected ${expected}, got ${actual}`);
 }
+function checkCode(error, code) {
+  assert(isSottoError(error), `not a SottoError: ${error}`);
+  equal(error.code, code, error.message);
+  return error;
+}
 function throwsCode(fn, code) {
   try {
     fn();
   } catch (error) {
-    assert(isSottoError(error), `not a SottoError: ${error}`);
-    equal(error.code, code, error.message);
-    return error;
+    return checkCode(error, code);
   }
   throw new Error(`no error, expected ${code}`);
 }
-function receive(manager, from, message, expected) {
+async function rejectsCode(promise, code) {
+  try {
+    await promise;
+  } catch (error) {
+    return checkCode(error, code);
+  }
+  throw new Error(`no error, expected ${code}`);
+}
+async function receive(manager, from, message, expected) {
   const decrypted = manager.decrypt(from, message);
   equal(string(decrypted.plaintext), expected, 'plaintext');
-  decrypted.commit();
+  await decrypted.commit();
+}
+function shuffled(items) {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j], copy[i]];
+  }
+  return copy;
 }
 
 async function device(address) {
   const store = await IndexedDbStore.open(`sotto-${address.account}`);
-  if (!store.localIdentity()) store.setIdentity(IdentityKeyPair.generate().toRecordBytes());
+  if (!store.localIdentity()) await store.setIdentity(IdentityKeyPair.generate().toRecordBytes());
   return [SessionManager.withStore(address, store), store];
+}
+
+function inMemory(address) {
+  return SessionManager.withInMemoryStore(address, new InMemoryStore(IdentityKeyPair.generate()));
 }
 
 const checks = {
@@ -73,59 +103,67 @@ const checks = {
       assert(calls >= 2, `crypto.getRandomValues was called (${calls} times)`);
     },
 
+    async 'the IndexedDB store keeps the commit contract'() {
+      const store = await IndexedDbStore.open(`sotto-conformance-${Date.now()}`);
+      await checkStoreConformance(store);
+      store.close();
+    },
+
     async 'a conversation with out-of-order delivery over IndexedDB stores'() {
       const [alice, aliceStore] = await device(ALICE);
       const [bob, bobStore] = await device(BOB);
-      const signed = bob.generateSignedPrekey(1);
-      const prekeys = bob.generateOneTimePrekeys(1, 20);
-      alice.processBundle(BOB, new PreKeyBundle(bob.identityKey(), signed, prekeys[0]).toBytes());
+      const signed = await bob.generateSignedPrekey(1);
+      const prekeys = await bob.generateOneTimePrekeys(1, 20);
+      await alice.processBundle(BOB, new PreKeyBundle(bob.identityKey(), signed, prekeys[0]).toBytes());
 
-      const first = [0, 1, 2, 3].map((i) => alice.encrypt(BOB, text(`a${i}`)));
-      for (const i of [3, 0, 2, 1]) receive(bob, ALICE, first[i], `a${i}`);
-      const reply = bob.encrypt(ALICE, text('b0'));
-      const late = alice.encrypt(BOB, text('late'));
-      receive(alice, BOB, reply, 'b0');
-      const next = alice.encrypt(BOB, text('a-next'));
-      receive(bob, ALICE, next, 'a-next');
-      receive(bob, ALICE, late, 'late');
+      const first = await Promise.all([0, 1, 2, 3].map((i) => alice.encrypt(BOB, text(`a${i}`))));
+      for (const i of [3, 0, 2, 1]) await receive(bob, ALICE, first[i], `a${i}`);
+      const reply = await bob.encrypt(ALICE, text('b0'));
+      const late = await alice.encrypt(BOB, text('late'));
+      await receive(alice, BOB, reply, 'b0');
+      const next = await alice.encrypt(BOB, text('a-next'));
+      await receive(bob, ALICE, next, 'a-next');
+      await receive(bob, ALICE, late, 'late');
       for (let round = 0; round < 5; round++) {
-        receive(bob, ALICE, alice.encrypt(BOB, text(`ping ${round}`)), `ping ${round}`);
-        receive(alice, BOB, bob.encrypt(ALICE, text(`pong ${round}`)), `pong ${round}`);
+        await receive(bob, ALICE, await alice.encrypt(BOB, text(`ping ${round}`)), `ping ${round}`);
+        await receive(alice, BOB, await bob.encrypt(ALICE, text(`pong ${round}`)), `pong ${round}`);
       }
       equal(alice.safetyNumber(BOB).displayable(), bob.safetyNumber(ALICE).displayable(), 'safety numbers');
 
       // For after the reload: a message in flight, and one already handled.
-      localStorage.setItem('inFlight', hex(alice.encrypt(BOB, text('across the reload'))));
+      // Every call above resolved, so all of it is on disk.
+      localStorage.setItem('inFlight', hex(await alice.encrypt(BOB, text('across the reload'))));
       localStorage.setItem('handled', hex(next));
-      await Promise.all([aliceStore.flush(), bobStore.flush()]);
       aliceStore.close();
       bobStore.close();
     },
 
-    'SFrame frames with 1:1 call keys'() {
-      const alice = SessionManager.withInMemoryStore(ALICE, new InMemoryStore(IdentityKeyPair.generate()));
-      const bob = SessionManager.withInMemoryStore(BOB, new InMemoryStore(IdentityKeyPair.generate()));
-      alice.processBundle(BOB, new PreKeyBundle(bob.identityKey(), bob.generateSignedPrekey(1), null).toBytes());
-      receive(bob, ALICE, alice.encrypt(BOB, text('offer')), 'offer');
-      receive(alice, BOB, bob.encrypt(ALICE, text('answer')), 'answer');
-      const callId = text('browser-call');
-      const sender = alice.callKeys(BOB, callId).sender(CipherSuite.Aes128GcmSha256_128);
-      const receiver = bob.callKeys(ALICE, callId).receiver(CipherSuite.Aes128GcmSha256_128);
-      const frames = [0, 1, 2].map((i) => sender.encrypt(text('rtp'), new Uint8Array(1200).fill(i)));
-      for (const i of [1, 0, 2]) equal(receiver.decrypt(text('rtp'), frames[i])[0], i, 'frame');
-      throwsCode(() => receiver.decrypt(text('rtp'), frames[0]), 'FRAME_REPLAYED');
+    async 'a 1:1 call: offer and answer through the DM session, SFrame frames'() {
+      const alice = inMemory(ALICE);
+      const bob = inMemory(BOB);
+      await alice.processBundle(BOB, new PreKeyBundle(bob.identityKey(), await bob.generateSignedPrekey(1), null).toBytes());
+      await receive(bob, ALICE, await alice.encrypt(BOB, text('hi')), 'hi');
+      const { call, offer } = alice.offerCall(BOB, text('browser-call'), CipherSuite.Aes128GcmSha256_128);
+      const received = await bob.decryptAndCommit(ALICE, await alice.encrypt(BOB, offer));
+      const accepted = bob.acceptCall(ALICE, bob.parseCallOffer(ALICE, received));
+      const answer = await alice.decryptAndCommit(BOB, await bob.encrypt(ALICE, accepted.answer));
+      const onAlice = call.receiveAnswer(answer);
+      const frames = [0, 1, 2].map((i) => onAlice.encrypt(text('rtp'), new Uint8Array(1200).fill(i)));
+      for (const i of [1, 0, 2]) equal(accepted.call.decrypt(text('rtp'), frames[i])[0], i, 'frame');
+      throwsCode(() => accepted.call.decrypt(text('rtp'), frames[0]), 'FRAME_REPLAYED');
+      throwsCode(() => bob.acceptCall(ALICE, bob.parseCallOffer(ALICE, received)), 'CALL_SIGNAL_REJECTED');
     },
 
-    'errors carry stable codes'() {
-      const alice = SessionManager.withInMemoryStore(ALICE, new InMemoryStore(IdentityKeyPair.generate()));
-      throwsCode(() => alice.encrypt(BOB, text('x')), 'NO_SESSION');
+    async 'errors carry stable codes'() {
+      const alice = inMemory(ALICE);
+      await rejectsCode(alice.encrypt(BOB, text('x')), 'NO_SESSION');
       throwsCode(() => alice.decrypt(BOB, text('not a message')), 'MALFORMED_MESSAGE');
-      throwsCode(() => alice.processBundle(BOB, text('not a bundle')), 'INVALID_BUNDLE');
+      await rejectsCode(alice.processBundle(BOB, text('not a bundle')), 'INVALID_BUNDLE');
       const failure = new DOMException('quota', 'QuotaExceededError');
       const throwing = {
         ...Object.fromEntries(
-          ['peerIdentity', 'savePeerIdentity', 'signedPrekey', 'saveSignedPrekey', 'removeSignedPrekey',
-            'oneTimePrekey', 'saveOneTimePrekey', 'removeOneTimePrekey', 'loadSession', 'storeSession']
+          ['peerIdentity', 'signedPrekey', 'saveSignedPrekey', 'removeSignedPrekey', 'oneTimePrekey',
+            'saveOneTimePrekey', 'removeOneTimePrekey', 'loadSession', 'commit']
             .map((name) => [name, () => null]),
         ),
         localIdentity() {
@@ -134,6 +172,33 @@ const checks = {
       };
       const error = throwsCode(() => SessionManager.withStore(ALICE, throwing).identityKey(), 'STORE');
       assert(error.cause === failure, 'the cause is what the store threw');
+    },
+
+    // Last: the page reloads right after it.
+    async 'overlapping encryptions over IndexedDB, cut short by the reload'() {
+      // Each envelope is written down the moment its Promise resolves (as
+      // an app sends it then); the reload comes while many are pending.
+      // Phase 2 checks that whatever was handed out is on disk.
+      const [alice] = await device(ALICE);
+      localStorage.setItem('handedOut', '[]');
+      const handedOut = [];
+      let enough;
+      const reached = new Promise((resolve) => (enough = resolve));
+      for (let i = 0; i < OVERLAPPING; i++) {
+        alice.encrypt(BOB, text(`overlapping ${i}`)).then(
+          (envelope) => {
+            handedOut.push([i, hex(envelope)]);
+            localStorage.setItem('handedOut', JSON.stringify(handedOut));
+            if (handedOut.length === HANDED_OUT_BEFORE_RELOAD) enough();
+          },
+          // A write the unloading page aborted: its envelope was never
+          // handed out, which is all that matters.
+          () => {},
+        );
+      }
+      await reached;
+      // Not awaiting the rest, nor closing the store: the page goes away
+      // with writes still in flight.
     },
   },
 
@@ -146,10 +211,35 @@ const checks = {
       const [alice, aliceStore] = await device(ALICE);
       const [bob, bobStore] = await device(BOB);
       assert(bob.hasSession(ALICE) && alice.hasSession(BOB), 'both sessions were loaded');
-      receive(bob, ALICE, unhex(localStorage.getItem('inFlight')), 'across the reload');
+      await receive(bob, ALICE, unhex(localStorage.getItem('inFlight')), 'across the reload');
       throwsCode(() => bob.decrypt(ALICE, unhex(localStorage.getItem('handled'))), 'DUPLICATE_MESSAGE');
-      receive(alice, BOB, bob.encrypt(ALICE, text('still here')), 'still here');
-      await Promise.all([aliceStore.flush(), bobStore.flush()]);
+      await receive(alice, BOB, await bob.encrypt(ALICE, text('still here')), 'still here');
+      aliceStore.close();
+      bobStore.close();
+    },
+
+    async 'every envelope handed out before the reload decrypts exactly once, and no key is used again'() {
+      const [alice, aliceStore] = await device(ALICE);
+      const [bob, bobStore] = await device(BOB);
+      const handedOut = JSON.parse(localStorage.getItem('handedOut'));
+      assert(handedOut.length >= HANDED_OUT_BEFORE_RELOAD, `${handedOut.length} envelopes were handed out`);
+      for (const [i, envelope] of shuffled(handedOut)) {
+        equal(string(await bob.decryptAndCommit(ALICE, unhex(envelope))), `overlapping ${i}`, 'plaintext');
+      }
+      for (const [, envelope] of handedOut) await rejectsCode(bob.decryptAndCommit(ALICE, unhex(envelope)), 'DUPLICATE_MESSAGE');
+
+      // Alice goes on from what was on disk: had a handed-out envelope's
+      // state been lost, these would reuse its message key, and Bob would
+      // refuse them as duplicates (or read another plaintext).
+      const after = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => alice.encrypt(BOB, text(`after the reload ${i}`))),
+      );
+      for (const [i, envelope] of shuffled([...after.entries()])) {
+        equal(string(await bob.decryptAndCommit(ALICE, envelope)), `after the reload ${i}`, 'plaintext');
+      }
+      await receive(alice, BOB, await bob.encrypt(ALICE, text('all caught up')), 'all caught up');
+      aliceStore.close();
+      bobStore.close();
     },
   },
 };

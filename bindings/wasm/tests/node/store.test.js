@@ -1,95 +1,119 @@
-// The ProtocolStore interface implemented in JS: records round-trip,
-// a store with its own commit, state that survives a restart, and failures.
+// The ProtocolStore interface implemented in JS: records round-trip, the
+// writes `commit` is given, state that survives a restart, and failures.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { IdentityKeyPair, SessionManager } from 'sotto';
+import { IdentityKeyPair, SessionManager, sessionRecordGeneration } from 'sotto';
 import { MapStore, addressKey } from '../map-store.js';
-import { ALICE, BOB, bundle, inMemoryDevice, jsDevice, receive, text, throwsCode } from '../helpers.js';
+import {
+  ALICE, BOB, bundle, inMemoryDevice, jsDevice, newStore, receive, rejectsCode, text, throwsCode,
+} from '../helpers.js';
 
-test('a JS store keeps opaque records and the session survives a restart', () => {
+test('a JS store keeps opaque records and the session survives a restart', async () => {
   const identity = IdentityKeyPair.generate();
   const [bob, store] = jsDevice(BOB, new MapStore(identity.toRecordBytes()));
   assert.deepEqual(bob.identityKey(), identity.publicKey());
   const alice = inMemoryDevice(ALICE);
-  alice.processBundle(BOB, bundle(bob));
-  receive(bob, ALICE, alice.encrypt(BOB, text('before')), 'before');
+  await alice.processBundle(BOB, await bundle(bob));
+  await receive(bob, ALICE, await alice.encrypt(BOB, text('before')), 'before');
 
-  assert.ok(store.sessions.get(addressKey(ALICE)) instanceof Uint8Array);
+  const stored = store.sessions.get(addressKey(ALICE));
+  assert.ok(stored.record instanceof Uint8Array);
+  assert.equal(stored.generation, 1n);
+  assert.equal(sessionRecordGeneration(stored.record), 1n, 'the generation is also in the record');
+  throwsCode(() => sessionRecordGeneration(text('no record')), 'CORRUPT_RECORD');
   assert.ok(store.peers.get(addressKey(ALICE)) instanceof Uint8Array);
   assert.deepEqual(
     store.log.map(([method]) => method),
-    ['saveSignedPrekey', 'saveOneTimePrekey', 'savePeerIdentity', 'storeSession', 'removeOneTimePrekey'],
-    'without commit(), the writes come one by one in the documented order',
+    ['saveSignedPrekey', 'saveOneTimePrekey', 'commit'],
+    'the session, the identity and the consumed prekey are written by one commit',
   );
 
   // A restart: a new manager over a copy of what was stored.
-  const copy = new MapStore(store.identity);
-  for (const name of ['peers', 'signedPrekeys', 'oneTimePrekeys', 'sessions']) {
-    for (const [key, record] of store[name]) copy[name].set(key, Uint8Array.from(record));
-  }
   bob.free();
-  const restarted = SessionManager.withStore(BOB, copy);
-  receive(restarted, ALICE, alice.encrypt(BOB, text('after')), 'after');
-  receive(alice, BOB, restarted.encrypt(ALICE, text('reply')), 'reply');
+  const restarted = SessionManager.withStore(BOB, store.copy());
+  await receive(restarted, ALICE, await alice.encrypt(BOB, text('after')), 'after');
+  await receive(alice, BOB, await restarted.encrypt(ALICE, text('reply')), 'reply');
 });
 
-test('a store with commit() gets the writes of a message together', () => {
-  class TransactionalStore extends MapStore {
+test('commit() gets every write of a change: generations, identity, consumed prekeys', async () => {
+  class RecordingStore extends MapStore {
     commits = [];
     commit(writes) {
       this.commits.push(writes);
-      if (writes.newPeerIdentity) this.savePeerIdentity(writes.address, writes.newPeerIdentity);
-      this.storeSession(writes.address, writes.session);
-      if (writes.consumedOneTimePrekey !== null) this.removeOneTimePrekey(writes.consumedOneTimePrekey);
+      return super.commit(writes);
     }
   }
-  const [bob, store] = jsDevice(BOB, new TransactionalStore(IdentityKeyPair.generate().toRecordBytes()));
+  const [bob, store] = jsDevice(BOB, newStore(RecordingStore));
   const alice = inMemoryDevice(ALICE);
-  alice.processBundle(BOB, bundle(bob, { oneTimeId: 9 }));
-  receive(bob, ALICE, alice.encrypt(BOB, text('first')), 'first');
-  receive(bob, ALICE, alice.encrypt(BOB, text('second')), 'second');
+  await alice.processBundle(BOB, await bundle(bob, { oneTimeId: 9 }));
+  await receive(bob, ALICE, await alice.encrypt(BOB, text('first')), 'first');
+  await receive(bob, ALICE, await alice.encrypt(BOB, text('second')), 'second');
+  await bob.trustIdentity(ALICE, alice.identityKey(), true);
+  await alice.encrypt(BOB, text('x')).then((message) => bob.decryptAndCommit(ALICE, message));
 
-  assert.equal(store.commits.length, 2);
-  const [first, second] = store.commits;
+  assert.equal(store.commits.length, 4);
+  assert.ok(store.commits.every((writes) => writes.length === 1), 'one address per commit');
+  const [[first], [second], [trust], [fourth]] = store.commits;
   assert.deepEqual(first.address, ALICE);
+  assert.equal(first.expectedGeneration, null, 'no session was stored');
+  assert.equal(first.generation, 1n);
   assert.ok(first.session instanceof Uint8Array);
-  assert.ok(first.newPeerIdentity instanceof Uint8Array);
-  assert.equal(first.consumedOneTimePrekey, 9);
-  assert.equal(second.newPeerIdentity, null);
-  assert.equal(second.consumedOneTimePrekey, null);
+  assert.ok(first.peerIdentity instanceof Uint8Array);
+  assert.equal(first.peerIdentityFirstUse, true, 'trusted on first use');
+  assert.deepEqual(first.consumedOneTimePrekeys, [9]);
+
+  assert.equal(second.expectedGeneration, 1n);
+  assert.equal(second.generation, 2n);
+  assert.equal(second.peerIdentity, null);
+  assert.deepEqual(second.consumedOneTimePrekeys, []);
+
+  assert.equal(trust.expectedGeneration, 2n);
+  assert.equal(trust.generation, 3n);
+  assert.ok(trust.peerIdentity instanceof Uint8Array);
+  assert.equal(trust.peerIdentityFirstUse, false, "the user's decision replaces");
+  assert.notDeepEqual(trust.peerIdentity, first.peerIdentity, 'now verified');
+  assert.equal(fourth.expectedGeneration, 3n);
+  assert.equal(store.generation(ALICE), 4n);
 });
 
-test('a store that throws: STORE with what it threw as cause, and the commit can be retried', () => {
+test('a store that throws: STORE with what it threw as cause, and the commit can be retried', async () => {
   const [bob, store] = jsDevice(BOB);
   const alice = inMemoryDevice(ALICE);
-  alice.processBundle(BOB, bundle(bob));
-  const message = alice.encrypt(BOB, text('hello'));
+  await alice.processBundle(BOB, await bundle(bob));
+  const message = await alice.encrypt(BOB, text('hello'));
 
   const failure = new Error('QuotaExceededError');
-  store.storeSession = () => {
+  store.commit = () => {
     throw failure;
   };
   const decrypted = bob.decrypt(ALICE, message);
-  const error = throwsCode(() => decrypted.commit(), 'STORE');
+  const error = await rejectsCode(() => decrypted.commit(), 'STORE');
   assert.equal(error.cause, failure);
-  assert.match(error.message, /storeSession threw: QuotaExceededError/);
+  assert.match(error.message, /commit threw: QuotaExceededError/);
+  assert.equal(bob.hasSession(ALICE), false, 'nothing was stored');
 
   // The commit may be tried again once the store works.
-  delete store.storeSession;
-  decrypted.commit();
+  delete store.commit;
+  await decrypted.commit();
   assert.equal(bob.hasSession(ALICE), true);
 
   store.loadSession = () => {
     throw 'not even an Error';
   };
-  const thrown = throwsCode(() => bob.encrypt(ALICE, text('x')), 'STORE');
+  const thrown = await rejectsCode(() => bob.encrypt(ALICE, text('x')), 'STORE');
   assert.equal(thrown.cause, 'not even an Error');
+  // A thrown object with another code is a failure, not a conflict.
+  delete store.loadSession;
+  store.commit = () => {
+    throw Object.assign(new Error('disk full'), { code: 'EDISKFULL' });
+  };
+  assert.equal((await rejectsCode(() => bob.encrypt(ALICE, text('x')), 'STORE')).cause.code, 'EDISKFULL');
 });
 
-test('a store must answer synchronously with Uint8Array or null', () => {
+test('store reads must answer synchronously with Uint8Array or null', () => {
   const [bob, store] = jsDevice(BOB);
   store.localIdentity = async () => store.identity;
-  assert.match(throwsCode(() => bob.identityKey(), 'STORE').message, /Promise: store methods must be synchronous/);
+  assert.match(throwsCode(() => bob.identityKey(), 'STORE').message, /Promise: store reads must be synchronous/);
   store.localIdentity = () => [1, 2, 3];
   assert.match(throwsCode(() => bob.identityKey(), 'STORE').message, /neither a Uint8Array nor null/);
   store.localIdentity = () => null;
@@ -100,21 +124,31 @@ test('a store must answer synchronously with Uint8Array or null', () => {
 
 test('a store object that lacks methods is refused up front', () => {
   const error = throwsCode(() => SessionManager.withStore(BOB, { localIdentity() {} }), 'INVALID_ARGUMENT');
-  assert.match(error.message, /peerIdentity, savePeerIdentity/);
+  assert.match(error.message, /peerIdentity, signedPrekey/);
   throwsCode(() => SessionManager.withStore(BOB, null), 'INVALID_ARGUMENT');
+
+  // A store written for the earlier interface: it has storeSession and
+  // savePeerIdentity, and no commit.
+  const earlier = new MapStore(IdentityKeyPair.generate().toRecordBytes());
+  earlier.commit = undefined;
+  earlier.storeSession = () => {};
+  earlier.savePeerIdentity = () => {};
+  const old = throwsCode(() => SessionManager.withStore(BOB, earlier), 'INVALID_ARGUMENT');
+  assert.match(old.message, /no method commit \(storeSession and savePeerIdentity are gone/);
 });
 
-test('a store may call back into Sotto while it is called', () => {
+test('a store may call back into Sotto while it is called', async () => {
   const [bob, store] = jsDevice(BOB);
   const alice = inMemoryDevice(ALICE);
-  alice.processBundle(BOB, bundle(bob));
+  await alice.processBundle(BOB, await bundle(bob));
   let reentered = 0;
-  const storeSession = store.storeSession.bind(store);
-  store.storeSession = (address, record) => {
-    storeSession(address, record);
-    reentered += Number(bob.hasSession(address));
+  const commit = store.commit.bind(store);
+  store.commit = (writes) => {
+    const returned = commit(writes);
+    reentered += Number(bob.hasSession(writes[0].address));
+    return returned;
   };
-  receive(bob, ALICE, alice.encrypt(BOB, text('hi')), 'hi');
-  receive(alice, BOB, bob.encrypt(ALICE, text('back')), 'back');
+  await receive(bob, ALICE, await alice.encrypt(BOB, text('hi')), 'hi');
+  await receive(alice, BOB, await bob.encrypt(ALICE, text('back')), 'back');
   assert.equal(reentered, 2);
 });
