@@ -34,6 +34,7 @@ pub mod verify;
 pub mod x3dh;
 
 mod kdf;
+mod locks;
 mod proto;
 
 /// The README's Rust example, compiled and run as a doctest.

@@ -12,7 +12,7 @@
 //! Identity keys take part in DH through their X25519 form (see
 //! [`crate::keys::IdentityKey`]). Every DH output is checked: an all-zero
 //! (non-contributory) output, caused by a small-order key, is refused. An
-//! unverified bundle cannot reach this module: [`initiate`] takes only a
+//! unverified bundle cannot reach this module: `initiate` takes only a
 //! [`VerifiedBundle`].
 
 use zeroize::Zeroizing;

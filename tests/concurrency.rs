@@ -23,11 +23,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use common::{address, establish, header, identity, is_duplicate, manager, rng};
 use sotto::session::{Address, SessionError, SessionManager};
-use sotto::store::{ProtocolStore, SqliteStore, StorageKey};
+use sotto::store::{InMemoryStore, ProtocolStore, SqliteStore, StorageKey};
 
 /// A database file under the temporary directory, removed (with its `-wal`
 /// and `-shm` files) when dropped.
@@ -155,6 +155,21 @@ fn two_managers_on_one_sqlite_file_never_reuse_a_key() {
     establish(&first, &bob);
     let envelopes = encrypt_from_threads(&[&first, &second], bob.address(), 8, 1000);
     assert_eq!(envelopes.len(), 8000);
+    assert_each_decrypts_once(&bob, first.address(), &by_counter(envelopes));
+}
+
+/// Alice's one in-memory store shared by two managers (an `Arc`): their
+/// per-address locks know nothing of each other, so only the store's
+/// compare-and-swap keeps the keys apart.
+#[test]
+fn two_managers_sharing_one_in_memory_store_never_reuse_a_key() {
+    let store = Arc::new(InMemoryStore::new(identity(1)));
+    let share = |seed| SessionManager::with_rng(address("alice"), Arc::clone(&store), rng(seed));
+    let (first, second) = (share(10), share(11));
+    let bob = manager("bob", 2);
+    establish(&first, &bob);
+    let envelopes = encrypt_from_threads(&[&first, &second], bob.address(), 8, 500);
+    assert_eq!(envelopes.len(), 4000);
     assert_each_decrypts_once(&bob, first.address(), &by_counter(envelopes));
 }
 

@@ -1,9 +1,10 @@
 //! The Double Ratchet (Signal's specification, revision 1, §3 and §5.2),
 //! with X3DH's shared key as its first root key (§7.1).
 //!
-//! Every message moves a symmetric chain ([`ChainKey`]); every change of
-//! speaker moves the DH ratchet ([`RootKey::advance`], then [`root_key::turn`]). Messages may arrive
-//! out of order: keys of skipped messages are kept ([`SkippedKeys`]) within
+//! Every message moves a symmetric chain (`ChainKey`); every change of
+//! speaker moves the DH ratchet (`RootKey::advance` on receiving, then
+//! `root_key::turn` once the message authenticated). Messages may arrive
+//! out of order: keys of skipped messages are kept (`SkippedKeys`) within
 //! [`MAX_SKIP`] per chain and [`MAX_SKIPPED_KEYS`] per session. A message
 //! whose key was used or dropped is refused as a duplicate.
 //!
@@ -72,7 +73,7 @@ pub enum RatchetError {
     NonContributory,
     /// The message was not tried in this session: trying it in the sessions
     /// before took the work one received message may cost
-    /// ([`MAX_DECRYPT_WORK`](crate::protocol::MAX_DECRYPT_WORK)). The first
+    /// ([`MAX_DECRYPT_WORK`]). The first
     /// session tried always has enough, so this is never a message's only
     /// error.
     #[error("the message's work budget is spent")]

@@ -7,7 +7,6 @@ use rand_core::CryptoRng;
 
 use super::commit::{DecryptBatch, Decrypted, PendingBatch, PendingCommit};
 use super::envelope::{Envelope, PreKeyMessage, RatchetMessage};
-use super::locks::AddressLocks;
 use super::record::{PendingPreKey, SessionState};
 use super::{Address, SessionError, SessionRecord};
 use crate::call::{CallError, CallId, CallOffer, OneToOneCall, OutgoingCall};
@@ -15,6 +14,7 @@ use crate::keys::{
     DhPublicKey, DhSeed, IdentityKey, IdentityKeyPair, OneTimePreKey, OneTimePreKeyPublic,
     PreKeyBundle, SeedSource, SignedPreKey, SignedPreKeyId, SignedPreKeyPublic,
 };
+use crate::locks::{AddressLocks, Reentrant};
 use crate::media::CipherSuite;
 use crate::protocol::{MAX_ACCEPTED_CALL_OFFERS, MAX_COMMIT_ATTEMPTS};
 use crate::ratchet::{DoubleRatchet, Header, RatchetError};
@@ -233,7 +233,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             Option<PeerIdentity>,
         ) -> Result<(StoreCommit, T), SessionError>,
     ) -> Result<T, SessionError> {
-        let _guard = self.locks.lock(address)?;
+        let _guard = self.locks.lock(address).map_err(|Reentrant| SessionError::ReentrantCall)?;
         for _ in 0..MAX_COMMIT_ATTEMPTS {
             let outcome = match self.store.begin_write()? {
                 Some(mut transaction) => {

@@ -80,7 +80,6 @@ mod address;
 mod commit;
 mod envelope;
 mod error;
-mod locks;
 mod manager;
 mod record;
 

@@ -7,14 +7,18 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
     IdentityStore, OneTimePreKeyStore, PeerIdentity, PeerIdentityWrite, ProtocolStore,
-    SessionStore, SignedPreKeyStore, StoreCommit, StoreError,
+    SessionStore, SignedPreKeyStore, StoreCommit, StoreError, WriteTransaction,
 };
 use crate::keys::{IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId};
+use crate::locks::{AddressGuard, AddressLocks, Reentrant};
 use crate::session::{Address, SessionRecord};
 
 /// Every store trait, in memory, under one lock: a commit is a
 /// compare-and-swap under that lock. Each load returns a fresh copy of the
-/// stored record, as a database would.
+/// stored record, as a database would. Its
+/// [write transactions](ProtocolStore::begin_write) make the writers of one
+/// address take turns, so that one store shared by several managers (an
+/// `Arc<InMemoryStore>`) serves them all, not only the busiest.
 ///
 /// ```
 /// use sotto::keys::IdentityKeyPair;
@@ -28,6 +32,8 @@ use crate::session::{Address, SessionRecord};
 pub struct InMemoryStore {
     identity: IdentityKeyPair,
     state: Mutex<State>,
+    /// The addresses a write transaction holds.
+    writers: AddressLocks,
 }
 
 #[derive(Default)]
@@ -41,7 +47,7 @@ struct State {
 impl InMemoryStore {
     /// An empty store for the device with `identity`.
     pub fn new(identity: IdentityKeyPair) -> Self {
-        Self { identity, state: Mutex::new(State::default()) }
+        Self { identity, state: Mutex::new(State::default()), writers: AddressLocks::default() }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -171,5 +177,47 @@ impl ProtocolStore for InMemoryStore {
             state.apply(commit);
         }
         Ok(())
+    }
+
+    /// A transaction that holds the first address it reads until it ends:
+    /// another transaction reading that address waits for it.
+    fn begin_write(&self) -> Result<Option<Box<dyn WriteTransaction + '_>>, StoreError> {
+        Ok(Some(Box::new(Transaction { store: self, held: None })))
+    }
+}
+
+/// A write transaction of [`InMemoryStore`]. Its commit is the store's
+/// compare-and-swap as ever; holding the address only makes other writers
+/// of it wait their turn rather than race the commit and retry.
+struct Transaction<'a> {
+    store: &'a InMemoryStore,
+    held: Option<AddressGuard<'a>>,
+}
+
+impl Transaction<'_> {
+    fn hold(&mut self, address: &Address) -> Result<(), StoreError> {
+        if self.held.is_none() {
+            let guard = self.store.writers.lock(address).map_err(|Reentrant| {
+                StoreError::backend("this thread has a write transaction on the address already")
+            })?;
+            self.held = Some(guard);
+        }
+        Ok(())
+    }
+}
+
+impl WriteTransaction for Transaction<'_> {
+    fn load_session(&mut self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
+        self.hold(address)?;
+        self.store.load_session(address)
+    }
+
+    fn peer_identity(&mut self, address: &Address) -> Result<Option<PeerIdentity>, StoreError> {
+        self.hold(address)?;
+        self.store.peer_identity(address)
+    }
+
+    fn commit(self: Box<Self>, commits: &[StoreCommit]) -> Result<(), StoreError> {
+        self.store.commit(commits)
     }
 }

@@ -24,6 +24,8 @@ pub use memory::InMemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{RecordKind, SqliteStore, SqliteStoreError, StorageKey};
 
+use std::sync::Arc;
+
 use crate::keys::{
     IdentityKey, IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId,
 };
@@ -247,11 +249,15 @@ impl StoreCommit {
     }
 }
 
-/// A write transaction that a store holds exclusively against every other
-/// writer of the same storage, in any thread or process, from
-/// [`ProtocolStore::begin_write`] to its [`commit`](Self::commit) (or its
-/// drop, which rolls it back): what a manager loads through it is still the
-/// stored state when it commits, so its compare-and-swap cannot fail.
+/// A write transaction that a store holds exclusively against the other
+/// transactions that write what it reads, from [`ProtocolStore::begin_write`]
+/// to its [`commit`](Self::commit) (or its drop, which rolls it back): the
+/// whole storage for a database's write lock (`SqliteStore`, across
+/// processes), the address it reads first for [`InMemoryStore`]. What a
+/// manager loads through it is then still the stored state when it commits,
+/// and writers of one address take turns instead of racing one another's
+/// compare-and-swap. The commit is still a compare-and-swap: a writer that
+/// uses no transaction can make it fail, and the manager then retries.
 pub trait WriteTransaction {
     /// The session record for `address`, as
     /// [`SessionStore::load_session`] returns it.
@@ -325,5 +331,62 @@ pub trait ProtocolStore:
     /// [`StoreError::Backend`] if the storage failed.
     fn begin_write(&self) -> Result<Option<Box<dyn WriteTransaction + '_>>, StoreError> {
         Ok(None)
+    }
+}
+
+// A store shared (by several managers, or by a manager and the app) is a
+// store: every call goes to the one behind the `Arc`.
+
+impl<T: IdentityStore + ?Sized> IdentityStore for Arc<T> {
+    fn local_identity(&self) -> Result<Option<IdentityKeyPair>, StoreError> {
+        (**self).local_identity()
+    }
+
+    fn peer_identity(&self, address: &Address) -> Result<Option<PeerIdentity>, StoreError> {
+        (**self).peer_identity(address)
+    }
+}
+
+impl<T: SignedPreKeyStore + ?Sized> SignedPreKeyStore for Arc<T> {
+    fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, StoreError> {
+        (**self).signed_prekey(id)
+    }
+
+    fn save_signed_prekey(&self, prekey: &SignedPreKey) -> Result<(), StoreError> {
+        (**self).save_signed_prekey(prekey)
+    }
+
+    fn remove_signed_prekey(&self, id: SignedPreKeyId) -> Result<(), StoreError> {
+        (**self).remove_signed_prekey(id)
+    }
+}
+
+impl<T: OneTimePreKeyStore + ?Sized> OneTimePreKeyStore for Arc<T> {
+    fn one_time_prekey(&self, id: OneTimePreKeyId) -> Result<Option<OneTimePreKey>, StoreError> {
+        (**self).one_time_prekey(id)
+    }
+
+    fn save_one_time_prekey(&self, prekey: &OneTimePreKey) -> Result<(), StoreError> {
+        (**self).save_one_time_prekey(prekey)
+    }
+
+    fn remove_one_time_prekey(&self, id: OneTimePreKeyId) -> Result<(), StoreError> {
+        (**self).remove_one_time_prekey(id)
+    }
+}
+
+impl<T: SessionStore + ?Sized> SessionStore for Arc<T> {
+    fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
+        (**self).load_session(address)
+    }
+}
+
+impl<T: ProtocolStore + ?Sized> ProtocolStore for Arc<T> {
+    fn commit(&self, commits: &[StoreCommit]) -> Result<(), StoreError> {
+        (**self).commit(commits)
+    }
+
+    fn begin_write(&self) -> Result<Option<Box<dyn WriteTransaction + '_>>, StoreError> {
+        (**self).begin_write()
     }
 }

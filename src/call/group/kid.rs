@@ -21,7 +21,7 @@ pub const EPOCH_BITS: u32 = 64 - PARTICIPANT_BITS - STEP_BITS;
 pub const MAX_EPOCH: u64 = (1 << EPOCH_BITS) - 1;
 
 /// The largest ratchet step, `2^8 - 1`: after 255 joins in one epoch a
-/// participant must [`rekey`](GroupCall::rekey) before the next join.
+/// participant must [`rekey`](super::GroupCall::rekey) before the next join.
 pub const MAX_STEP: u8 = u8::MAX;
 
 /// The largest encoded sender key message Sotto parses, in bytes (a valid

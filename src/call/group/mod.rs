@@ -360,7 +360,7 @@ impl GroupCall {
     /// returning its length. Allocates nothing.
     ///
     /// # Errors
-    /// As [`SframeSender::encrypt_into`], wrapped in [`CallError::Sframe`].
+    /// As [`SframeSender::encrypt_into`](crate::media::SframeSender::encrypt_into), wrapped in [`CallError::Sframe`].
     pub fn encrypt_into(
         &mut self,
         metadata: &[u8],
@@ -373,7 +373,7 @@ impl GroupCall {
     /// Encrypts one frame into a new vector.
     ///
     /// # Errors
-    /// As [`SframeSender::encrypt`], wrapped in [`CallError::Sframe`].
+    /// As [`SframeSender::encrypt`](crate::media::SframeSender::encrypt), wrapped in [`CallError::Sframe`].
     pub fn encrypt(&mut self, metadata: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CallError> {
         Ok(self.own.sender.encrypt(metadata, plaintext)?)
     }

@@ -1,10 +1,14 @@
-//! Per-address locks: one thread at a time changes the session of an
-//! address through one manager, while other addresses go on in parallel.
+//! Per-address locks: one thread at a time holds an address, while other
+//! addresses go on in parallel. A manager holds one while it changes the
+//! session of an address; the in-memory store holds one for each write
+//! transaction, so that writers of one address through several managers
+//! take turns.
 //!
 //! The store's compare-and-swap ([`ProtocolStore::commit`]) is what makes
 //! every write safe, across managers and processes too; these locks only
-//! keep one manager from racing itself, so that a busy address costs its
-//! threads a wait rather than repeated work and retries.
+//! keep writers from racing one another, so that a busy address costs its
+//! threads a wait rather than repeated work and retries (which a steady
+//! stream of writers through one manager could make fail for another).
 //!
 //! [`ProtocolStore::commit`]: crate::store::ProtocolStore::commit
 
@@ -12,11 +16,11 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, ThreadId};
 
-use super::{Address, SessionError};
+use crate::session::Address;
 
 /// The addresses being changed, each with the thread changing it.
 #[derive(Debug, Default)]
-pub(super) struct AddressLocks {
+pub(crate) struct AddressLocks {
     held: Mutex<Held>,
     released: Condvar,
 }
@@ -30,9 +34,13 @@ struct Held {
     waiting: usize,
 }
 
+/// A thread asked for an address it holds already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reentrant;
+
 /// Holds the lock of one address until dropped.
 #[must_use = "the address is unlocked when the guard drops"]
-pub(super) struct AddressGuard<'a> {
+pub(crate) struct AddressGuard<'a> {
     locks: &'a AddressLocks,
     address: Address,
 }
@@ -46,16 +54,16 @@ impl AddressLocks {
     /// Waits until no other thread holds `address`, then holds it.
     ///
     /// # Errors
-    /// [`SessionError::ReentrantCall`] if this thread already holds it: a
-    /// store called back into the manager for the address it is changing,
-    /// which would otherwise wait for itself forever.
-    pub(super) fn lock(&self, address: &Address) -> Result<AddressGuard<'_>, SessionError> {
+    /// [`Reentrant`] if this thread already holds it (a store that called
+    /// back into the manager for the address it is changing, say), which
+    /// would otherwise wait for itself forever.
+    pub(crate) fn lock(&self, address: &Address) -> Result<AddressGuard<'_>, Reentrant> {
         let me = thread::current().id();
         let mut held = self.held();
         loop {
             match held.holders.get(address) {
                 None => break,
-                Some(holder) if *holder == me => return Err(SessionError::ReentrantCall),
+                Some(holder) if *holder == me => return Err(Reentrant),
                 Some(_) => {
                     held.waiting += 1;
                     held = self.released.wait(held).unwrap_or_else(PoisonError::into_inner);
@@ -136,7 +144,7 @@ mod tests {
     fn a_thread_locking_its_own_address_again_is_refused() {
         let locks = AddressLocks::default();
         let _guard = locks.lock(&address("bob")).unwrap();
-        assert!(matches!(locks.lock(&address("bob")), Err(SessionError::ReentrantCall)));
+        assert!(matches!(locks.lock(&address("bob")), Err(Reentrant)));
         // Another address is fine.
         drop(locks.lock(&address("carol")).unwrap());
     }
