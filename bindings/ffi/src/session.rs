@@ -42,7 +42,7 @@ impl SessionManager {
         address: Address,
         store: Arc<InMemoryStore>,
     ) -> Result<Arc<Self>, SottoError> {
-        Self::over(address, SharedStore(store.0.clone()))
+        Self::over(address, store.0.clone())
     }
 
     /// A manager for the device at `address` over the SDK's persistent
@@ -55,7 +55,7 @@ impl SessionManager {
         address: Address,
         store: Arc<SqliteStore>,
     ) -> Result<Arc<Self>, SottoError> {
-        Self::over(address, SharedStore(store.0.clone()))
+        Self::over(address, store.0.clone())
     }
 
     /// A manager for the device at `address` over a store the app
@@ -68,7 +68,7 @@ impl SessionManager {
         address: Address,
         store: Arc<dyn ProtocolStore>,
     ) -> Result<Arc<Self>, SottoError> {
-        Self::over(address, SharedStore(Arc::new(ForeignStore(store))))
+        Self::over(address, Arc::new(ForeignStore(store)))
     }
 
     /// This device's address.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use sotto::keys::{IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId};
 use sotto::session::SessionRecord;
-use sotto::store::{self as core, PeerIdentity, PeerIdentityWrite, StoreCommit, WriteTransaction};
+use sotto::store::{self as core, PeerIdentity, PeerIdentityWrite, StoreCommit};
 use zeroize::Zeroizing;
 
 use crate::types::Address;
@@ -440,77 +440,8 @@ impl core::ProtocolStore for ForeignStore {
 }
 
 /// Whichever store a manager was made with, shared with the FFI object that
-/// made it.
-///
-/// A newtype only because the core implements its store traits for no
-/// `Arc`, and the orphan rule forbids doing it here: each method forwards.
-#[derive(Clone)]
-pub(crate) struct SharedStore(pub(crate) Arc<dyn core::ProtocolStore>);
-
-impl core::IdentityStore for SharedStore {
-    fn local_identity(&self) -> Result<Option<IdentityKeyPair>, core::StoreError> {
-        self.0.local_identity()
-    }
-
-    fn peer_identity(
-        &self,
-        address: &sotto::session::Address,
-    ) -> Result<Option<PeerIdentity>, core::StoreError> {
-        self.0.peer_identity(address)
-    }
-}
-
-impl core::SignedPreKeyStore for SharedStore {
-    fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, core::StoreError> {
-        self.0.signed_prekey(id)
-    }
-
-    fn save_signed_prekey(&self, prekey: &SignedPreKey) -> Result<(), core::StoreError> {
-        self.0.save_signed_prekey(prekey)
-    }
-
-    fn remove_signed_prekey(&self, id: SignedPreKeyId) -> Result<(), core::StoreError> {
-        self.0.remove_signed_prekey(id)
-    }
-}
-
-impl core::OneTimePreKeyStore for SharedStore {
-    fn one_time_prekey(
-        &self,
-        id: OneTimePreKeyId,
-    ) -> Result<Option<OneTimePreKey>, core::StoreError> {
-        self.0.one_time_prekey(id)
-    }
-
-    fn save_one_time_prekey(&self, prekey: &OneTimePreKey) -> Result<(), core::StoreError> {
-        self.0.save_one_time_prekey(prekey)
-    }
-
-    fn remove_one_time_prekey(&self, id: OneTimePreKeyId) -> Result<(), core::StoreError> {
-        self.0.remove_one_time_prekey(id)
-    }
-}
-
-impl core::SessionStore for SharedStore {
-    fn load_session(
-        &self,
-        address: &sotto::session::Address,
-    ) -> Result<Option<SessionRecord>, core::StoreError> {
-        self.0.load_session(address)
-    }
-}
-
-impl core::ProtocolStore for SharedStore {
-    fn commit(&self, commits: &[StoreCommit]) -> Result<(), core::StoreError> {
-        self.0.commit(commits)
-    }
-
-    /// The store's own exclusive transaction, if it has one
-    /// (`SqliteStore`'s `BEGIN IMMEDIATE`).
-    fn begin_write(&self) -> Result<Option<Box<dyn WriteTransaction + '_>>, core::StoreError> {
-        self.0.begin_write()
-    }
-}
+/// made it (the core implements its store traits for an `Arc` of one).
+pub(crate) type SharedStore = Arc<dyn core::ProtocolStore>;
 
 #[cfg(test)]
 mod tests {
