@@ -216,6 +216,23 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         trusted(address, record, self.store.peer_identity(address)?)
     }
 
+    /// The identity the store records for the address of `change`, read
+    /// from the store the first time only.
+    fn recorded_identity(
+        &self,
+        address: &Address,
+        change: &mut Change,
+    ) -> Result<Option<PeerIdentity>, SessionError> {
+        match change.recorded_identity {
+            Some(recorded) => Ok(recorded),
+            None => {
+                let recorded = self.store.peer_identity(address)?;
+                change.recorded_identity = Some(recorded);
+                Ok(recorded)
+            }
+        }
+    }
+
     /// Runs `change` on the stored record and identity of `address` and
     /// commits what it returns, under the address's lock: inside the store's
     /// exclusive [`WriteTransaction`](crate::store::WriteTransaction) when it
@@ -405,11 +422,14 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         message: &RatchetMessage,
         seeds: &mut LockedSeeds<'_, R>,
     ) -> Result<Vec<u8>, SessionError> {
-        let record = change.record.as_mut().ok_or(SessionError::NoSession)?;
         let trusted = match change.peer_identity {
             Some(write) => write.identity().key,
-            None => self.trusted_identity(address, record)?,
+            None => {
+                let recorded = self.recorded_identity(address, change)?;
+                trusted(address, change.record.as_ref().ok_or(SessionError::NoSession)?, recorded)?
+            }
         };
+        let record = change.record.as_mut().ok_or(SessionError::NoSession)?;
         if !record.has_session_with(&trusted) {
             let identity_key = record.remote_identity().ok_or(SessionError::NoSession)?;
             return Err(SessionError::UntrustedIdentity { address: address.clone(), identity_key });
@@ -425,26 +445,36 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         seeds: &mut LockedSeeds<'_, R>,
         consumed: Option<&HashSet<crate::keys::OneTimePreKeyId>>,
     ) -> Result<Vec<u8>, SessionError> {
-        if let Some(record) = change.record.as_mut() {
+        let repeated = match change.record.as_ref() {
+            Some(record) => record.is_repeated_first_message(prekey)?,
+            None => false,
+        };
+        if repeated {
             // A repeat of a first message that started a session we keep:
             // decrypt it in that session only.
-            if record.is_repeated_first_message(prekey)? {
-                let trusted = match change.peer_identity {
-                    Some(write) => write.identity().key,
-                    None => self.trusted_identity(address, record)?,
-                };
-                if trusted != prekey.identity_key {
-                    return Err(SessionError::UntrustedIdentity {
-                        address: address.clone(),
-                        identity_key: prekey.identity_key,
-                    });
+            let trusted = match change.peer_identity {
+                Some(write) => write.identity().key,
+                None => {
+                    let recorded = self.recorded_identity(address, change)?;
+                    trusted(
+                        address,
+                        change.record.as_ref().ok_or(SessionError::NoSession)?,
+                        recorded,
+                    )?
                 }
-                return record.decrypt_repeated_first_message(prekey, seeds);
+            };
+            if trusted != prekey.identity_key {
+                return Err(SessionError::UntrustedIdentity {
+                    address: address.clone(),
+                    identity_key: prekey.identity_key,
+                });
             }
-            if record.retired_base_key(&prekey.base_key) {
-                let counter = Header::decode(&prekey.message.header)?.counter;
-                return Err(RatchetError::DuplicateMessage { counter }.into());
-            }
+            let record = change.record.as_mut().ok_or(SessionError::NoSession)?;
+            return record.decrypt_repeated_first_message(prekey, seeds);
+        }
+        if change.record.as_ref().is_some_and(|record| record.retired_base_key(&prekey.base_key)) {
+            let counter = Header::decode(&prekey.message.header)?.counter;
+            return Err(RatchetError::DuplicateMessage { counter }.into());
         }
 
         let peer_identity = match change.peer_identity {
@@ -456,12 +486,10 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
                     identity_key: prekey.identity_key,
                 });
             }
-            None => first_use(
-                address,
-                self.store.peer_identity(address)?,
-                change.record.as_ref(),
-                prekey.identity_key,
-            )?,
+            None => {
+                let recorded = self.recorded_identity(address, change)?;
+                first_use(address, recorded, change.record.as_ref(), prekey.identity_key)?
+            }
         };
         let local = self.local_identity()?;
         let signed = self
@@ -693,6 +721,10 @@ impl<R: CryptoRng> SeedSource for LockedSeeds<'_, R> {
 /// and what committing it must also write.
 pub(super) struct Change {
     pub(super) record: Option<SessionRecord>,
+    /// The identity the store records for the address, once read: read
+    /// once per change, as the record is. (A trust decision in between
+    /// moves the record's generation too, so the commit is refused.)
+    recorded_identity: Option<Option<PeerIdentity>>,
     pub(super) peer_identity: Option<PeerIdentityWrite>,
     pub(super) consumed: Vec<crate::keys::OneTimePreKeyId>,
     pub(super) started_session: bool,
@@ -705,7 +737,14 @@ impl Change {
         record: Option<SessionRecord>,
         peer_identity: Option<PeerIdentityWrite>,
     ) -> Self {
-        Self { record, peer_identity, consumed: Vec::new(), started_session: false, decrypted: 0 }
+        Self {
+            record,
+            recorded_identity: None,
+            peer_identity,
+            consumed: Vec::new(),
+            started_session: false,
+            decrypted: 0,
+        }
     }
 
     /// The commit of this change over generation `expected`.
