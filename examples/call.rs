@@ -33,7 +33,8 @@ fn device(account: &str) -> Result<Device> {
 /// A DM session between two devices, with a message each way.
 fn connect(a: &Device, b: &Device) -> Result<()> {
     let signed = b.generate_signed_prekey(1.into())?;
-    let bundle = PreKeyBundle::new(b.identity_key()?, signed, None);
+    let kem = b.generate_last_resort_kem_prekey(1.into())?;
+    let bundle = PreKeyBundle::new(b.identity_key()?, signed, kem, None);
     a.process_bundle(b.address(), &bundle.to_bytes())?;
     let hello = a.encrypt(b.address(), b"hello")?;
     b.decrypt(a.address(), &hello)?.commit()?;

@@ -25,7 +25,7 @@ fn receive(to: &Device, from: &Address, envelope: &[u8]) -> Result<(), SessionEr
         to.address(),
         String::from_utf8_lossy(decrypted.plaintext()),
         if decrypted.started_session() {
-            "  (first message: X3DH run, session started)"
+            "  (first message: PQXDH run, session started)"
         } else {
             ""
         }
@@ -38,25 +38,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (alice_address, alice) = device("alice")?;
     let (bob_address, bob) = device("bob")?;
 
-    println!("Bob publishes a signed prekey and 5 one-time prekeys to the server.");
+    println!(
+        "Bob publishes a signed prekey, a last-resort KEM prekey, 5 one-time KEM prekeys and 5 \
+         one-time prekeys to the server."
+    );
     let signed = bob.generate_signed_prekey(1.into())?;
+    bob.generate_last_resort_kem_prekey(1.into())?;
+    let kem = bob.generate_kem_prekeys(1000, 5)?;
+    let kem = kem.first().cloned().ok_or("no KEM prekey")?;
     let one_time = bob.generate_one_time_prekeys(1000, 5)?;
 
-    println!("Alice fetches Bob's bundle by his account id and starts a session.");
-    let bundle = PreKeyBundle::new(bob.identity_key()?, signed, one_time.first().copied());
+    println!("Alice fetches Bob's bundle by his account id and starts a post-quantum session.");
+    let bundle = PreKeyBundle::new(bob.identity_key()?, signed, kem, one_time.first().copied());
     let bundle_bytes = bundle.to_bytes();
     println!(
-        "  bundle: {} bytes (identity key, signed prekey + signature, one-time prekey)",
+        "  bundle: {} bytes (identity key, signed prekey + signature, ML-KEM-1024 prekey + \
+         signature, one-time prekey)",
         bundle_bytes.len()
     );
     alice.process_bundle(&bob_address, &bundle_bytes)?;
+    println!("  key agreement: {:?}", alice.session_handshake(&bob_address)?);
 
     println!("\nAlice sends three messages before Bob is online.");
     let a1 = alice.encrypt(&bob_address, b"Hi Bob, it's Alice.")?;
     let a2 = alice.encrypt(&bob_address, b"Are you free to talk tonight?")?;
     let a3 = alice.encrypt(&bob_address, b"Call me by my account id, no phone number needed.")?;
     println!(
-        "  each carries the X3DH fields until Bob answers: {} / {} / {} bytes",
+        "  each carries the PQXDH fields (a 1568-byte KEM ciphertext among them) until Bob \
+         answers: {} / {} / {} bytes",
         a1.len(),
         a2.len(),
         a3.len()
@@ -67,8 +76,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     receive(&bob, &alice_address, &a1)?;
     receive(&bob, &alice_address, &a2)?;
     println!(
-        "  Bob's one-time prekeys left: {} (the used one was deleted on commit)",
-        bob.store().one_time_prekey_count()
+        "  Bob's one-time prekeys left: {}, KEM prekeys left: {} (the used ones were deleted on \
+         commit; the last-resort one stays)",
+        bob.store().one_time_prekey_count(),
+        bob.store().kem_prekey_count()
     );
 
     println!("\nBob answers; his reply turns the DH ratchet.");

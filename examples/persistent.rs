@@ -93,7 +93,8 @@ fn run(dir: &Path) -> Result<(), Box<dyn Error>> {
         // Bob publishes a bundle; Alice starts a session from it.
         let signed = bob.generate_signed_prekey(1.into())?;
         let one_time = bob.generate_one_time_prekeys(1, 10)?;
-        let bundle = PreKeyBundle::new(bob.identity_key()?, signed, one_time.first().copied());
+        let kem = bob.generate_kem_prekeys(1, 10)?.into_iter().next().ok_or("no KEM prekey")?;
+        let bundle = PreKeyBundle::new(bob.identity_key()?, signed, kem, one_time.first().copied());
         alice.process_bundle(&bob_address, &bundle.to_bytes())?;
 
         send(&mut server, &alice, &bob_address, "Hi Bob, this is Alice.")?;

@@ -1,13 +1,16 @@
 //! The body of every fuzz target, shared by the cargo-fuzz targets
 //! (`fuzz/fuzz_targets/*.rs`, on nightly) and by the corpus replay test of
 //! the root crate (`tests/fuzz_corpora.rs`, on stable), which includes this
-//! file with `#[path]`. It uses only `sotto`, `chacha20` and `rand_core`.
+//! file with `#[path]`. It uses only `sotto` (with its `sqlite` feature),
+//! `chacha20` and `rand_core`.
 //!
 //! Each body takes untrusted bytes, drives one public entry point, and
 //! panics only when an invariant of the API breaks: a refused input that
 //! changed state, a message that decrypted twice, an encoding that does not
 //! load back. Everything is deterministic (fixed seeds), so a crash
-//! reproduces from its input alone.
+//! reproduces from its input alone; only the bytes that the SQLite store of
+//! `store_file` draws from the operating system (nonces, its database id)
+//! differ from one process to the next, not where they lie in the file.
 
 #![allow(
     dead_code,
@@ -20,19 +23,22 @@
     reason = "fuzz target bodies: a panic is the finding"
 )]
 
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
 use sotto::call::{CallId, CallOffer, Epoch, GroupCall, OutgoingCall, ParticipantId};
-use sotto::keys::{IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
+use sotto::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
 use sotto::media::{
     BaseKey, CipherSuite, Counter, KeyId, SframeError, SframeHeader, SframeReceiver, SframeSender,
 };
 use sotto::session::{Address, SessionManager, SessionRecord};
 use sotto::store::{
-    InMemoryStore, OneTimePreKeyStore, PeerIdentity, PeerIdentityWrite, ProtocolStore,
-    SessionStore, SignedPreKeyStore, StoreCommit,
+    IdentityStore, InMemoryStore, KemPreKeyStore, OneTimePreKeyStore, PeerIdentity,
+    PeerIdentityWrite, ProtocolStore, SessionStore, SignedPreKeyStore, SqliteStore,
+    SqliteStoreError, StorageKey, StoreCommit, StoreError,
 };
 
 /// A session manager with a deterministic generator.
@@ -69,10 +75,23 @@ pub fn bob() -> (Manager, Vec<u8>) {
         InMemoryStore::new(IdentityKeyPair::from_seed(&[2; 32])),
         rng(0x22),
     );
-    let signed = bob.generate_signed_prekey(1.into()).unwrap();
-    let one_time = bob.generate_one_time_prekeys(100, 2).unwrap();
-    let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, one_time.first().copied());
-    (bob, bundle.to_bytes())
+    let bundle = publish_prekeys(&bob, 2);
+    (bob, bundle)
+}
+
+/// Makes signed prekey 1, last-resort KEM prekey 1, and `count` one-time
+/// prekeys and one-time KEM prekeys from id 100 at `manager`, and returns
+/// its bundle (with one-time prekey 100 and one-time KEM prekey 100).
+pub fn publish_prekeys<S: ProtocolStore>(
+    manager: &SessionManager<S, ChaCha20Rng>,
+    count: u32,
+) -> Vec<u8> {
+    let signed = manager.generate_signed_prekey(1.into()).unwrap();
+    let one_time = manager.generate_one_time_prekeys(100, count).unwrap();
+    manager.generate_last_resort_kem_prekey(1.into()).unwrap();
+    let kem = manager.generate_kem_prekeys(100, count).unwrap();
+    let identity = manager.identity_key().unwrap();
+    PreKeyBundle::new(identity, signed, kem[0].clone(), one_time.first().copied()).to_bytes()
 }
 
 /// A manager with an identity and nothing else.
@@ -106,7 +125,8 @@ fn pristine_bob() -> &'static Manager {
 }
 
 /// Target `prekey_message`: any bytes as the first message of a session, at
-/// Bob with signed prekey 1 and one-time prekeys 100, 101.
+/// Bob with signed prekey 1, one-time prekeys 100, 101, last-resort KEM
+/// prekey 1 and one-time KEM prekeys 100, 101.
 pub fn prekey_message(data: &[u8]) {
     let bob = pristine_bob();
     let from = alice_address();
@@ -121,6 +141,11 @@ pub fn prekey_message(data: &[u8]) {
                 bob.store().one_time_prekey_count(),
                 2,
                 "an uncommitted decrypt used a prekey"
+            );
+            assert_eq!(
+                bob.store().kem_prekey_count(),
+                3,
+                "an uncommitted decrypt used a KEM prekey"
             );
             let (fresh, _) = self::bob();
             let decrypted = fresh.decrypt(&from, data).expect("decrypts on an identical store");
@@ -561,6 +586,9 @@ struct Start {
     bob: IdentityKeyPair,
     signed: SignedPreKey,
     one_time: Vec<OneTimePreKey>,
+    /// The KEM prekeys before any session (the bundle's one-time KEM prekey
+    /// among them).
+    kem: Vec<KemPreKey>,
     /// Alice's record after processing the bundle.
     fresh: Vec<u8>,
     /// Alice's and Bob's records after a message each way.
@@ -577,6 +605,10 @@ fn start() -> &'static Start {
             .into_iter()
             .filter_map(|id| bob.store().one_time_prekey(id.into()).unwrap())
             .collect();
+        let kem = [1, 100, 101]
+            .into_iter()
+            .filter_map(|id| bob.store().kem_prekey(id.into()).unwrap())
+            .collect();
         alice.process_bundle(&b, &bundle).unwrap();
         let record = |manager: &Manager, peer: &Address| {
             manager.store().load_session(peer).unwrap().unwrap().to_bytes().to_vec()
@@ -591,6 +623,7 @@ fn start() -> &'static Start {
             bob: IdentityKeyPair::from_seed(&[2; 32]),
             signed: bob.store().signed_prekey(1.into()).unwrap().unwrap(),
             one_time,
+            kem,
             fresh,
             established: (record(&alice, &b), record(&bob, &a)),
         }
@@ -654,6 +687,9 @@ pub fn two_parties(data: &[u8]) {
     bob.store().save_signed_prekey(&start.signed).unwrap();
     for prekey in &start.one_time {
         bob.store().save_one_time_prekey(prekey).unwrap();
+    }
+    for prekey in &start.kem {
+        bob.store().save_kem_prekey(prekey).unwrap();
     }
     let mut directions = [Direction::default(), Direction::default()];
     let mut script = data.iter().copied().take(512);
@@ -743,5 +779,346 @@ pub fn two_parties(data: &[u8]) {
             });
             assert_eq!(decrypted.commit().unwrap(), message.plaintext);
         }
+    }
+}
+
+/// The storage key of the `store_file` store: the body checks what someone
+/// who can write the file, but has not this key, can make the store do.
+pub fn store_key() -> StorageKey {
+    StorageKey::from_bytes(&[0x5a; StorageKey::LEN])
+}
+
+/// The page size of the `store_file` store (SQLite's default), the unit in
+/// which its inputs address the file.
+pub const STORE_PAGE: usize = 4096;
+
+/// How far past its length an input may extend the file: four pages.
+const MAX_GROWTH: usize = 4 * STORE_PAGE;
+
+/// The one-time prekeys of the stored device (see [`publish_prekeys`]):
+/// Alice's first message consumed the first.
+const STORED_ONE_TIME: std::ops::RangeInclusive<u32> = 100..=103;
+
+/// The one-time prekey the body adds after opening.
+const ADDED_ONE_TIME: u32 = 104;
+
+/// How many messages Alice sends in her first chain after the first one:
+/// the stored device receives the last and half of the others.
+const STORED_SKIPPED: usize = 121;
+
+/// The plaintext of the message Alice sent last, which the stored device
+/// has not received.
+const HELD_BACK: &[u8] = b"held back";
+
+/// Bob's device on a `SqliteStore` (identity from seed 2, generator seed
+/// 0x22), as the `store_file` body finds it in the file, and the file.
+pub struct StoredDevice {
+    /// The file, every connection closed (nothing in a `-wal` file).
+    pub bytes: Vec<u8>,
+    identity: IdentityKeyPair,
+    signed: SignedPreKey,
+    /// The one-time prekeys still stored.
+    one_time: Vec<OneTimePreKey>,
+    added: OneTimePreKey,
+    /// Bob's record of the session with Alice.
+    session: Vec<u8>,
+    peer: PeerIdentity,
+    counter: u64,
+    /// Alice's message after Bob's reply: it starts a new receiving chain.
+    held_back: Vec<u8>,
+}
+
+/// The store of the `store_file` body, made once per process with the
+/// public API: signed prekey 1, one-time prekeys 100 to 103, a session
+/// with Alice in which messages went each way (so her identity is
+/// recorded, and prekey 100 consumed) and that holds the keys of 60
+/// messages Bob skipped, closed, and read back. Each table and index fits
+/// in one page of 4 KiB; the session spills into an overflow page, and
+/// the pages it spilled into before are on the freelist.
+///
+/// The file is the same from one process to the next in its layout (every
+/// record has the same length) but not in its bytes: the store draws its
+/// database id and every nonce from the operating system. An input
+/// addresses the layout, so it reaches the same cells in every process.
+pub fn stored_device() -> &'static StoredDevice {
+    static DEVICE: OnceLock<StoredDevice> = OnceLock::new();
+    DEVICE.get_or_init(|| {
+        let (a, b) = (alice_address(), bob_address());
+        let scratch = ScratchStore::empty();
+        let identity = IdentityKeyPair::from_seed(&[2; 32]);
+        let store = SqliteStore::create(scratch.path(), &store_key(), &identity).unwrap();
+        let bob = SessionManager::with_rng(b.clone(), store, rng(0x22));
+        let first_id = *STORED_ONE_TIME.start();
+        let bundle = publish_prekeys(&bob, STORED_ONE_TIME.end() - first_id + 1);
+
+        let alice = alice();
+        alice.process_bundle(&b, &bundle).unwrap();
+        let first = alice.encrypt(&b, b"first").unwrap();
+        bob.decrypt(&a, &first).unwrap().commit().unwrap();
+        // Bob receives the last of STORED_SKIPPED messages first, then some
+        // of those it skipped: the keys of the others make his record
+        // spill into two overflow pages, then into one, freeing pages.
+        let skipped: Vec<Vec<u8>> = (0..STORED_SKIPPED)
+            .map(|index| alice.encrypt(&b, format!("skipped {index}").as_bytes()).unwrap())
+            .collect();
+        let (last, skipped) = skipped.split_last().unwrap();
+        bob.decrypt(&a, last).unwrap().commit().unwrap();
+        for message in &skipped[..skipped.len() / 2] {
+            bob.decrypt(&a, message).unwrap().commit().unwrap();
+        }
+        let reply = bob.encrypt(&a, b"reply").unwrap();
+        alice.decrypt(&b, &reply).unwrap().commit().unwrap();
+        let held_back = alice.encrypt(&b, HELD_BACK).unwrap();
+
+        let store = bob.store();
+        let device = StoredDevice {
+            bytes: Vec::new(),
+            identity,
+            signed: store.signed_prekey(1.into()).unwrap().unwrap(),
+            one_time: STORED_ONE_TIME
+                .skip(1)
+                .map(|id| store.one_time_prekey(id.into()).unwrap().unwrap())
+                .collect(),
+            added: OneTimePreKey::generate(ADDED_ONE_TIME.into(), &mut rng(0x66)),
+            session: store.load_session(&a).unwrap().unwrap().to_bytes().to_vec(),
+            peer: store.peer_identity(&a).unwrap().unwrap(),
+            counter: store.write_counter().unwrap(),
+            held_back,
+        };
+        assert!(store.one_time_prekey(first_id.into()).unwrap().is_none());
+        // Closing the only connection checkpoints the log into the file.
+        drop(bob);
+        assert!(!scratch.has_log(), "the store left a -wal file behind");
+        let bytes = std::fs::read(scratch.path()).unwrap();
+        assert_eq!(bytes.len() % STORE_PAGE, 0, "the store's pages are not {STORE_PAGE} bytes");
+        assert_eq!(usize::from(u16::from_be_bytes([bytes[16], bytes[17]])), STORE_PAGE);
+        let device = StoredDevice { bytes, ..device };
+        // The file alone is the store.
+        let copy = ScratchStore::holding(&device.bytes);
+        check_stored(&SqliteStore::open(copy.path(), &store_key()).unwrap(), &device, true);
+        device
+    })
+}
+
+/// A database file of its own in a temporary directory (`/dev/shm` where
+/// there is one), removed with its `-wal`, `-shm` and `-journal` files
+/// before it is written and when dropped.
+pub struct ScratchStore {
+    path: PathBuf,
+}
+
+impl ScratchStore {
+    /// A path where no file is.
+    pub fn empty() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+        let name = format!(
+            "sotto-fuzz-store-{}-{}.sqlite",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let scratch = Self { path: dir.join(name) };
+        scratch.remove();
+        scratch
+    }
+
+    /// A file holding `bytes`.
+    pub fn holding(bytes: &[u8]) -> Self {
+        let scratch = Self::empty();
+        std::fs::write(&scratch.path, bytes).unwrap();
+        scratch
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a non-empty `-wal` file is beside the database.
+    fn has_log(&self) -> bool {
+        std::fs::metadata(self.with_suffix("-wal")).is_ok_and(|metadata| metadata.len() > 0)
+    }
+
+    fn with_suffix(&self, suffix: &str) -> PathBuf {
+        let mut path = self.path.clone().into_os_string();
+        path.push(suffix);
+        PathBuf::from(path)
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(self.with_suffix(suffix));
+        }
+    }
+}
+
+impl Drop for ScratchStore {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// The file a `store_file` input describes: `flags ‖ [length] ‖ edit*`
+/// applied to `base` (an empty input leaves it as it is).
+///
+/// - `flags` bit 0 set: a 3-byte big-endian `length` follows, and the file
+///   is cut or extended (with zeros) to it, at most [`MAX_GROWTH`] past
+///   `base`. The other bits are ignored.
+/// - each edit is `page (1 byte) ‖ offset (2 bytes, big-endian) ‖ n (1
+///   byte)`, at byte `offset % STORE_PAGE` of page `page % pages`, then
+///   `n = 0`: one byte `mask`, XORed into that byte (a flip); `n > 0`: `n`
+///   bytes written from there (a cell, a header, a pointer), cut at the
+///   end of the file. An edit past the end does nothing; a last edit cut
+///   short is ignored.
+///
+/// Inputs address pages, not offsets, so that a mutation of the page byte
+/// moves an edit to the same place in another page, and one of the offset
+/// to another place in the same page.
+pub fn edited(base: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut file = base.to_vec();
+    let Some((&flags, mut rest)) = data.split_first() else { return file };
+    if flags & 1 == 1 {
+        let Some(([high, middle, low], tail)) = rest.split_first_chunk::<3>() else {
+            return file;
+        };
+        let length = usize::from(*high) << 16 | usize::from(*middle) << 8 | usize::from(*low);
+        file.resize(length.min(base.len() + MAX_GROWTH), 0);
+        rest = tail;
+    }
+    while let Some(([page, high, low, n], tail)) = rest.split_first_chunk::<4>() {
+        let pages = file.len().div_ceil(STORE_PAGE).max(1);
+        let offset = usize::from(*page) % pages * STORE_PAGE
+            + usize::from(u16::from_be_bytes([*high, *low])) % STORE_PAGE;
+        if *n == 0 {
+            let Some((mask, tail)) = tail.split_first() else { break };
+            if let Some(byte) = file.get_mut(offset) {
+                *byte ^= mask;
+            }
+            rest = tail;
+        } else {
+            let Some((bytes, tail)) = tail.split_at_checked(usize::from(*n)) else { break };
+            if let Some(target) = file.get_mut(offset..) {
+                let len = bytes.len().min(target.len());
+                target[..len].copy_from_slice(&bytes[..len]);
+            }
+            rest = tail;
+        }
+    }
+    file
+}
+
+/// Whether `error` is one `SqliteStore::open` documents.
+fn refuses_open(error: &SqliteStoreError) -> bool {
+    matches!(
+        error,
+        SqliteStoreError::NotADatabase
+            | SqliteStoreError::NotASottoStore { .. }
+            | SqliteStoreError::WrongStorageKey
+            | SqliteStoreError::UnsupportedSchemaVersion { .. }
+            | SqliteStoreError::Truncated { .. }
+            | SqliteStoreError::Corrupt { .. }
+            | SqliteStoreError::CorruptRecord { .. }
+            | SqliteStoreError::Record { .. }
+            | SqliteStoreError::Tampered { .. }
+            | SqliteStoreError::Database(_)
+    )
+}
+
+/// Checks a read: refused (unless the file is `whole`, as written), or
+/// what the device stored (`expected`).
+fn agrees<T: PartialEq + core::fmt::Debug>(
+    found: Result<Option<T>, StoreError>,
+    expected: Option<T>,
+    whole: bool,
+    what: &str,
+) {
+    match found {
+        // Not printed: some are secrets.
+        Ok(found) => assert!(
+            found == expected,
+            "{what} read back {}",
+            match (&found, &expected) {
+                (None, Some(_)) => "as absent",
+                (Some(_), None) => "as present",
+                _ => "otherwise than stored",
+            }
+        ),
+        Err(error) => assert!(!whole, "{what} refused in the file as written: {error:?}"),
+    }
+}
+
+/// Reads everything `store` holds through the store traits, and a few
+/// things it does not: each read finds what `device` stored, or (unless
+/// the file is `whole`) is refused.
+fn check_stored(store: &SqliteStore, device: &StoredDevice, whole: bool) {
+    let alice = alice_address();
+    let absent = [Address::new("carol", 1).unwrap(), Address::new("alice", 2).unwrap()];
+    let signed =
+        |id: u32| store.signed_prekey(id.into()).map(|found| found.map(|key| key.public()));
+    let one_time =
+        |id: u32| store.one_time_prekey(id.into()).map(|found| found.map(|key| key.public()));
+    // Loaded at open, and kept in memory.
+    let identity = store.local_identity().unwrap().map(|pair| pair.public());
+    assert_eq!(identity, Some(device.identity.public()), "the local identity");
+
+    agrees(signed(1), Some(device.signed.public()), whole, "signed prekey 1");
+    agrees(signed(2), None, whole, "signed prekey 2");
+    for prekey in &device.one_time {
+        agrees(one_time(prekey.id().into()), Some(prekey.public()), whole, "a one-time prekey");
+    }
+    for id in [0, *STORED_ONE_TIME.start(), ADDED_ONE_TIME, u32::MAX] {
+        agrees(one_time(id), None, whole, "a one-time prekey not stored");
+    }
+    let session = store.load_session(&alice).map(|found| found.map(|record| record.to_bytes()));
+    let session = session.map(|found| found.map(|bytes| bytes.to_vec()));
+    agrees(session, Some(device.session.clone()), whole, "the session with Alice");
+    agrees(store.peer_identity(&alice), Some(device.peer), whole, "Alice's identity");
+    for address in &absent {
+        let session = store.load_session(address).map(|found| found.map(|_| ()));
+        agrees(session, None, whole, "a session not stored");
+        agrees(store.peer_identity(address), None, whole, "a peer identity not stored");
+    }
+    let count = store.one_time_prekey_count().map(Some);
+    agrees(count, Some(device.one_time.len()), whole, "the count of one-time prekeys");
+    let counter = store.write_counter().map(Some).map_err(StoreError::from);
+    agrees(counter, Some(device.counter), whole, "the write counter");
+}
+
+/// Target `store_file`: the stored device's file (see [`stored_device`]),
+/// edited as [`edited`] describes, as someone who can write the file but
+/// has not the storage key could, then opened with the key. `open`
+/// refuses it with one of the errors it documents, or opens it; then every
+/// record reads back as stored or is refused, and a decryption of Alice's
+/// held-back message, an encryption to her and prekey writes succeed or
+/// are refused. Nothing panics, and a file left as it was opens, reads and
+/// writes without an error.
+pub fn store_file(data: &[u8]) {
+    let device = stored_device();
+    let file = edited(&device.bytes, data);
+    let whole = file == device.bytes;
+    let scratch = ScratchStore::holding(&file);
+    let store = match SqliteStore::open(scratch.path(), &store_key()) {
+        Ok(store) => store,
+        Err(error) => {
+            assert!(!whole, "the store as written does not open: {error:?}");
+            assert!(refuses_open(&error), "open refused with an undocumented error: {error:?}");
+            return;
+        }
+    };
+    check_stored(&store, device, whole);
+    let bob = SessionManager::with_rng(bob_address(), store, rng(0x23));
+    let alice = alice_address();
+    let writes = [
+        bob.decrypt(&alice, &device.held_back).and_then(|decrypted| {
+            assert_eq!(decrypted.plaintext(), HELD_BACK, "a stored session decrypted otherwise");
+            decrypted.commit().map(drop)
+        }),
+        bob.encrypt(&alice, b"after opening").map(drop),
+        bob.store().remove_one_time_prekey(device.one_time[0].id()).map_err(Into::into),
+        bob.store().save_one_time_prekey(&device.added).map_err(Into::into),
+        bob.store().save_signed_prekey(&device.signed).map_err(Into::into),
+    ];
+    for write in writes {
+        assert!(!whole || write.is_ok(), "a write refused in the file as written: {write:?}");
     }
 }

@@ -17,6 +17,18 @@ pub const SIGNED_PREKEY_LABEL: &[u8] = b"Sotto signed prekey v1";
 /// HKDF `info` of X3DH: `SK = HKDF-SHA256(salt = 0³², IKM = 0xFF³² ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4], info)`.
 pub const X3DH_INFO: &[u8] = b"Sotto X3DH v1";
 
+/// HKDF `info` of PQXDH (revision 3, §2.2: `info_curve_hash_pqkem`, with
+/// `info` = "Sotto PQXDH v1", at least 8 bytes as §2.1 asks):
+/// `SK = HKDF-SHA256(salt = 0³², IKM = 0xFF³² ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4] ‖ SS, info)`.
+pub const PQXDH_INFO: &[u8] = b"Sotto PQXDH v1_CURVE25519_SHA-256_ML-KEM-1024";
+
+/// Domain separation for the KEM prekey signature: the identity key signs
+/// `KEM_PREKEY_LABEL ‖ id (u32, big-endian) ‖ EncodeKEM(key)`.
+pub const KEM_PREKEY_LABEL: &[u8] = b"Sotto KEM prekey v1";
+
+/// The first byte of `EncodeKEM`: the key is ML-KEM-1024 (FIPS 203).
+pub const KEM_ML_KEM_1024: u8 = 0x01;
+
 /// HKDF `info` prefix of a 1:1 call's two SFrame base keys:
 /// `HKDF-SHA256(salt = 0³², IKM = DH(E_caller, E_callee), info = CALL_KEYS_LABEL ‖
 /// len(call id) (u8) ‖ call id ‖ IK_caller ‖ IK_callee ‖ E_caller ‖ E_callee)`,
@@ -103,8 +115,9 @@ pub const MAX_RETIRED_BASE_KEYS: usize = 64;
 pub const MAX_PLAINTEXT_LEN: usize = 128 * 1024;
 
 /// The largest envelope Sotto parses, in bytes: the largest plaintext plus
-/// room for the tag, header and X3DH fields.
-pub const MAX_ENVELOPE_LEN: usize = MAX_PLAINTEXT_LEN + 512;
+/// room for the tag, the header and a first message's fields with its KEM
+/// ciphertext (the longest canonical envelope is `MAX_PLAINTEXT_LEN + 1735`).
+pub const MAX_ENVELOPE_LEN: usize = MAX_PLAINTEXT_LEN + 2048;
 
 /// The length of the Poly1305 tag that ends every ciphertext: the shortest
 /// ciphertext a receiver accepts.
@@ -119,8 +132,10 @@ pub const MAX_CIPHERTEXT_LEN: usize = MAX_PLAINTEXT_LEN + MIN_CIPHERTEXT_LEN;
 /// or varint (`2 + 32 + 2 × (1 + 5)`).
 pub const MAX_RATCHET_HEADER_LEN: usize = 46;
 
-/// The longest encoded prekey bundle a receiver parses, in bytes.
-pub const MAX_BUNDLE_LEN: usize = 1024;
+/// The longest encoded prekey bundle a receiver parses, in bytes (the
+/// longest canonical bundle, with a one-time prekey and a KEM prekey, is
+/// 1831 bytes).
+pub const MAX_BUNDLE_LEN: usize = 2048;
 
 /// The largest stored session record Sotto parses, in bytes.
 pub const MAX_RECORD_LEN: usize = 2 * 1024 * 1024;

@@ -14,14 +14,14 @@ mod common;
 use chacha20::ChaCha20Rng;
 use common::{
     ByteStore, CountPreKeys as _, Manager, Snapshot, WireBundle, WireContent, WireEnvelope,
-    WireHeader, WireOneTimePreKey, address, bundle, deliver, establish, header, identity, kind,
-    manager, prekey_message, send, snapshot, with_prekey_message,
+    WireHeader, WireKemPreKey, WireOneTimePreKey, address, bundle, deliver, establish, header,
+    identity, kind, manager, prekey_message, send, snapshot, with_prekey_message,
 };
 use proptest::prelude::*;
 use prost::Message as _;
 use sotto::keys::{BundleError, DhPublicKey, KeyError, OneTimePreKeyPublic, PreKeyBundle};
 use sotto::protocol::{
-    MAX_ENVELOPE_LEN, MAX_PLAINTEXT_LEN, MAX_RECORD_LEN, MAX_SKIP, WIRE_VERSION,
+    MAX_BUNDLE_LEN, MAX_ENVELOPE_LEN, MAX_PLAINTEXT_LEN, MAX_RECORD_LEN, MAX_SKIP, WIRE_VERSION,
 };
 use sotto::ratchet::RatchetError;
 use sotto::record::RecordError;
@@ -284,8 +284,10 @@ fn a_bit_flip_in_a_repeated_first_message_is_refused_unless_it_only_touches_x3dh
             assert_eq!(snapshot(&bob, alice.address()), before, "{what}");
         }
     }
-    // Only the 32-byte identity key and the two ids are outside the AEAD.
-    assert!(accepted <= 2 * (32 + 2 * 6), "{accepted} flips accepted");
+    // Only the 32-byte identity key, the three ids and the 1568-byte KEM
+    // ciphertext (a repeat decrypts in the session its base key started,
+    // which needs no KEM) are outside the AEAD.
+    assert!(accepted <= 2 * (32 + 3 * 6 + 1568), "{accepted} flips accepted");
     deliver(&bob, alice.address(), &second, b"second");
     assert_eq!(
         bob.store().peer_identity(alice.address()).unwrap().map(|peer| peer.key),
@@ -530,18 +532,88 @@ fn malformed_bundles_are_refused() {
         }
         assert_eq!(snapshot(&alice, bob.address()), before, "{what}");
     };
-    // The one-time prekey is not signed: the bundle cut just before it is a
-    // valid bundle without one; every other prefix is refused.
-    let without_one_time = WireBundle { one_time_prekey: None, ..good.clone() }.encode_to_vec();
-    assert!(bytes.starts_with(&without_one_time));
-    let parsed = PreKeyBundle::from_bytes(&without_one_time).unwrap().verify().unwrap();
-    assert!(parsed.one_time_prekey().is_none());
+    // Neither the one-time prekey nor the KEM prekey (the last fields) is
+    // part of what the signed prekey's signature covers: the bundle cut just
+    // before either is a valid classical bundle, which the manager refuses
+    // as such (a downgrade), storing nothing; every other prefix is a bundle
+    // error.
+    let without_kem = WireBundle { kem_prekey: None, ..good.clone() }.encode_to_vec();
+    let without_either =
+        WireBundle { kem_prekey: None, one_time_prekey: None, ..good.clone() }.encode_to_vec();
+    assert!(bytes.starts_with(&without_kem) && bytes.starts_with(&without_either));
     for len in 0..bytes.len() {
-        if bytes[..len] != *without_one_time {
-            check(&format!("prefix {len}"), &bytes[..len], &|_| true);
+        let prefix = &bytes[..len];
+        if prefix == without_kem.as_slice() || prefix == without_either.as_slice() {
+            let parsed = PreKeyBundle::from_bytes(prefix).unwrap().verify().unwrap();
+            assert!(parsed.kem_prekey().is_none());
+            let downgraded = alice.process_bundle(bob.address(), prefix).unwrap_err();
+            assert!(
+                matches!(downgraded, SessionError::ClassicalSessionRefused { .. }),
+                "prefix {len}: {downgraded:?}"
+            );
+            assert_eq!(snapshot(&alice, bob.address()), before);
+        } else {
+            check(&format!("prefix {len}"), prefix, &|_| true);
         }
     }
-    check("too large", &vec![0; 1025], &|e| matches!(e, BundleError::TooLarge { .. }));
+    check("too large", &vec![0; MAX_BUNDLE_LEN + 1], &|e| {
+        matches!(e, BundleError::TooLarge { .. })
+    });
+
+    // The KEM prekey: its encoding, its key and its signature.
+    let kem = good.kem_prekey.clone().unwrap();
+    let with_kem = |change: &dyn Fn(&mut WireKemPreKey)| {
+        let mut kem = kem.clone();
+        change(&mut kem);
+        WireBundle { kem_prekey: Some(kem), ..good.clone() }.encode_to_vec()
+    };
+    check(
+        "KEM key length",
+        &with_kem(&|kem| {
+            kem.key.pop();
+        }),
+        &|e| {
+            matches!(
+                e,
+                BundleError::InvalidKey {
+                    field: "kem_prekey",
+                    source: KeyError::InvalidLength { expected: 1569, found: 1568 }
+                }
+            )
+        },
+    );
+    check("KEM type byte", &with_kem(&|kem| kem.key[0] = 0x02), &|e| {
+        matches!(
+            e,
+            BundleError::InvalidKey { field: "kem_prekey", source: KeyError::InvalidKemKey }
+        )
+    });
+    // A coefficient of 0xfff, above q = 3329: the signature would not
+    // verify either, but the key is refused before.
+    check(
+        "KEM key modulus",
+        &with_kem(&|kem| kem.key[1..3].copy_from_slice(&[0xff, 0xff])),
+        &|e| {
+            matches!(
+                e,
+                BundleError::InvalidKey { field: "kem_prekey", source: KeyError::InvalidKemKey }
+            )
+        },
+    );
+    check("KEM key swapped", &with_kem(&|kem| kem.key[100] ^= 1), &|e| {
+        matches!(e, BundleError::BadKemSignature)
+    });
+    check("KEM id", &with_kem(&|kem| kem.id += 1), &|e| matches!(e, BundleError::BadKemSignature));
+    check(
+        "KEM signature length",
+        &with_kem(&|kem| {
+            kem.signature.pop();
+        }),
+        &|e| matches!(e, BundleError::InvalidSignatureLength { field: "kem_prekey", found: 63 }),
+    );
+    check("KEM signature", &with_kem(&|kem| kem.signature[3] ^= 1), &|e| {
+        matches!(e, BundleError::BadKemSignature)
+    });
 
     let mut b = good.clone();
     b.version = 2;
@@ -551,7 +623,7 @@ fn malformed_bundles_are_refused() {
     let mut b = good.clone();
     b.signed_prekey_signature.pop();
     check("signature length", &b.encode_to_vec(), &|e| {
-        matches!(e, BundleError::InvalidSignatureLength { found: 63 })
+        matches!(e, BundleError::InvalidSignatureLength { field: "signed_prekey", found: 63 })
     });
     let mut b = good.clone();
     b.signed_prekey.pop();
@@ -588,10 +660,16 @@ fn a_small_order_one_time_prekey_in_a_bundle_is_refused() {
     let alice = manager("alice", 39);
     let bob = manager("bob", 40);
     let signed = bob.generate_signed_prekey(1.into()).unwrap();
+    let kem = bob.generate_last_resort_kem_prekey(1.into()).unwrap();
     let before = snapshot(&alice, bob.address());
     for point in small_order_points() {
         let one_time = OneTimePreKeyPublic::new(9.into(), DhPublicKey::from_bytes(&point).unwrap());
-        let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed.clone(), Some(one_time));
+        let bundle = PreKeyBundle::new(
+            bob.identity_key().unwrap(),
+            signed.clone(),
+            kem.clone(),
+            Some(one_time),
+        );
         let error = alice.process_bundle(bob.address(), &bundle.to_bytes()).unwrap_err();
         assert!(
             matches!(error, SessionError::X3dh(X3dhError::NonContributory { dh: 4 })),

@@ -717,7 +717,9 @@ fn device(account: &str) -> Device {
 fn connect(a: &Device, b: &Device) {
     let signed = b.generate_signed_prekey(1.into()).unwrap();
     let one_time = b.generate_one_time_prekeys(u32::from(b.address().device()) * 1000, 1).unwrap();
-    let bundle = PreKeyBundle::new(b.identity_key().unwrap(), signed, one_time.first().copied());
+    let kem = b.generate_last_resort_kem_prekey(1.into()).unwrap();
+    let bundle =
+        PreKeyBundle::new(b.identity_key().unwrap(), signed, kem, one_time.first().copied());
     a.process_bundle(b.address(), &bundle.to_bytes()).unwrap();
     let hello = a.encrypt(b.address(), b"hello").unwrap();
     b.decrypt(a.address(), &hello).unwrap().commit().unwrap();

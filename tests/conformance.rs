@@ -13,15 +13,20 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use common::{ByteStore, identity};
-use sotto::keys::{IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId};
+use sotto::keys::{
+    DhPublicKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
+    SignedPreKey, SignedPreKeyId,
+};
 use sotto::session::{Address, SessionRecord};
 use sotto::store::conformance::{self, ConformanceError};
 use sotto::store::{
-    IdentityStore, InMemoryStore, OneTimePreKeyStore, PeerIdentity, ProtocolStore, SessionStore,
-    SignedPreKeyStore, SqliteStore, StorageKey, StoreCommit, StoreError,
+    IdentityStore, InMemoryStore, KemPreKeyStore, LastResortUse, OneTimePreKeyStore, PeerIdentity,
+    ProtocolStore, SessionStore, SignedPreKeyStore, SqliteStore, StorageKey, StoreCommit,
+    StoreError,
 };
 
 #[test]
@@ -49,6 +54,10 @@ enum Flaw {
     OverwritesIdentities,
     /// Consumes one-time prekeys that are gone.
     IgnoresPrekeys,
+    /// Consumes one-time KEM prekeys that are gone.
+    IgnoresKemPreKeys,
+    /// Records a last-resort use again (a replayed first message).
+    RecordsUsesTwice,
     /// Applies the commits of a batch one by one, keeping those before a
     /// conflict.
     AppliesHalfBatches,
@@ -62,6 +71,7 @@ struct Broken {
     flaw: Flaw,
     sessions: Mutex<std::collections::HashMap<Address, u64>>,
     peers: Mutex<std::collections::HashMap<Address, PeerIdentity>>,
+    uses: Mutex<HashSet<LastResortUse>>,
 }
 
 impl Broken {
@@ -71,6 +81,7 @@ impl Broken {
             flaw,
             sessions: Mutex::default(),
             peers: Mutex::default(),
+            uses: Mutex::default(),
         }
     }
 }
@@ -110,6 +121,30 @@ impl OneTimePreKeyStore for Broken {
 
     fn remove_one_time_prekey(&self, id: OneTimePreKeyId) -> Result<(), StoreError> {
         self.inner.remove_one_time_prekey(id)
+    }
+}
+
+impl KemPreKeyStore for Broken {
+    fn kem_prekey(&self, id: KemPreKeyId) -> Result<Option<KemPreKey>, StoreError> {
+        self.inner.kem_prekey(id)
+    }
+
+    fn save_kem_prekey(&self, prekey: &KemPreKey) -> Result<(), StoreError> {
+        self.inner.save_kem_prekey(prekey)
+    }
+
+    fn remove_kem_prekey(&self, id: KemPreKeyId) -> Result<(), StoreError> {
+        self.uses.lock().unwrap().retain(|used| used.kem_prekey != id);
+        self.inner.remove_kem_prekey(id)
+    }
+
+    fn last_resort_use_recorded(
+        &self,
+        id: KemPreKeyId,
+        base_key: &DhPublicKey,
+    ) -> Result<bool, StoreError> {
+        let used = LastResortUse { kem_prekey: id, base_key: *base_key };
+        Ok(self.uses.lock().unwrap().contains(&used))
     }
 }
 
@@ -163,6 +198,19 @@ impl ProtocolStore for Broken {
                     return Err(conflict());
                 }
             }
+            for id in &commit.consumed_kem_prekeys {
+                if self.flaw != Flaw::IgnoresKemPreKeys && self.inner.kem_prekey(*id)?.is_none() {
+                    return Err(conflict());
+                }
+            }
+            for used in &commit.last_resort_uses {
+                let recorded = self.uses.lock().unwrap().contains(used);
+                if self.inner.kem_prekey(used.kem_prekey)?.is_none()
+                    || (recorded && self.flaw != Flaw::RecordsUsesTwice)
+                {
+                    return Err(conflict());
+                }
+            }
             Ok(())
         };
         let apply = |commit: &StoreCommit| -> Result<(), StoreError> {
@@ -176,6 +224,10 @@ impl ProtocolStore for Broken {
             for id in &commit.consumed_one_time_prekeys {
                 self.inner.remove_one_time_prekey(*id)?;
             }
+            for id in &commit.consumed_kem_prekeys {
+                self.inner.remove_kem_prekey(*id)?;
+            }
+            self.uses.lock().unwrap().extend(commit.last_resort_uses.iter().copied());
             Ok(())
         };
         if self.flaw == Flaw::AppliesHalfBatches {
@@ -188,8 +240,13 @@ impl ProtocolStore for Broken {
         // Every other flaw checks everything first; `Races` lets other
         // threads in between the check and the write.
         let guard = (self.flaw != Flaw::Races).then(|| LOCK.lock().unwrap());
+        let mut batch_uses = HashSet::new();
         for commit in commits {
             check(commit)?;
+            let twice = !commit.last_resort_uses.iter().all(|used| batch_uses.insert(*used));
+            if twice && self.flaw != Flaw::RecordsUsesTwice {
+                return Err(StoreError::Conflict { address: commit.address.clone() });
+            }
         }
         if self.flaw == Flaw::Races {
             std::thread::sleep(std::time::Duration::from_micros(200));
@@ -208,6 +265,8 @@ fn stores_that_break_the_contract_fail_the_check() {
         (Flaw::IgnoresGenerations, "compare-and-swap on the generation"),
         (Flaw::OverwritesIdentities, "first-use identities"),
         (Flaw::IgnoresPrekeys, "consumed one-time prekeys"),
+        (Flaw::IgnoresKemPreKeys, "KEM prekeys"),
+        (Flaw::RecordsUsesTwice, "KEM prekeys"),
         (Flaw::AppliesHalfBatches, "all-or-nothing batches"),
         (Flaw::Races, "concurrent compare-and-swaps"),
     ] {

@@ -23,11 +23,11 @@ use std::path::{Path, PathBuf};
 
 use sotto::keys::{IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
 use sotto::media::{Counter, KeyId, SframeHeader};
-use sotto::store::PeerIdentity;
+use sotto::store::{PeerIdentity, SessionStore, SqliteStore, SqliteStoreError, StoreError};
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 12] = [
+const TARGETS: [(&str, Body); 13] = [
     ("envelope", bodies::envelope),
     ("prekey_message", bodies::prekey_message),
     ("ratchet_message", bodies::ratchet_message),
@@ -40,6 +40,7 @@ const TARGETS: [(&str, Body); 12] = [
     ("call_answer", bodies::call_answer),
     ("group_frame", bodies::group_frame),
     ("two_parties", bodies::two_parties),
+    ("store_file", bodies::store_file),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -55,14 +56,46 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     files.into_iter().map(|path| (path.clone(), fs::read(&path).unwrap())).collect()
 }
 
+/// Regression inputs of bugs found and not fixed yet: (target, file, the
+/// panic each still causes). The replay checks that they still fail so,
+/// when a fix makes one pass, the test fails until it is taken out of this
+/// list (and then passes on it for good).
+const OPEN_FINDINGS: [(&str, &str, &str); 2] = [
+    // SQLite's quick_check, which open runs, does not compare an index
+    // with its table: one byte of the `sessions` (or `peer_identities`)
+    // index makes a stored row read as absent, while the digest, summed
+    // over a scan of the table, still matches. With both, a first message
+    // from another identity key is taken as the peer's first use.
+    ("store_file", "regression-session-index", "the session with Alice read back as absent"),
+    ("store_file", "regression-peer-identity-index", "Alice's identity read back as absent"),
+];
+
 #[test]
 fn every_corpus_replays() {
     for (target, body) in TARGETS {
         let files = corpus(target);
         assert!(!files.is_empty(), "the corpus of {target} is empty");
         for (path, data) in files {
+            let name = path.file_name().and_then(|name| name.to_str()).unwrap();
+            let open = OPEN_FINDINGS.iter().find(|(t, file, _)| *t == target && *file == name);
             let outcome = std::panic::catch_unwind(|| body(&data));
-            assert!(outcome.is_ok(), "{target}: {} fails", path.display());
+            match (open, outcome) {
+                (None, outcome) => assert!(outcome.is_ok(), "{target}: {} fails", path.display()),
+                (Some((_, _, expected)), Err(panic)) => {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or_default();
+                    assert!(
+                        message.contains(expected),
+                        "{target}: {name} fails otherwise: {message}"
+                    );
+                }
+                (Some(_), Ok(())) => {
+                    panic!("{target}: {name} passes now: take it out of OPEN_FINDINGS")
+                }
+            }
         }
     }
 }
@@ -85,7 +118,9 @@ fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         let verified = parsed.clone().verify().unwrap();
         verified.signed_prekey().clone()
     };
-    let no_one_time = PreKeyBundle::new(parsed.identity_key(), signed, None).to_bytes();
+    let kem = parsed.clone().verify().unwrap().kem_prekey().cloned().unwrap();
+    let classical = PreKeyBundle::classical(parsed.identity_key(), signed.clone(), None).to_bytes();
+    let no_one_time = PreKeyBundle::new(parsed.identity_key(), signed, kem, None).to_bytes();
     let alice = bodies::alice();
     alice.process_bundle(&bob, &no_one_time).unwrap();
     let without_one_time = alice.encrypt(&bob, b"no one-time prekey").unwrap();
@@ -135,7 +170,7 @@ fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         ("envelope", envelopes),
         ("prekey_message", vec![first, second, without_one_time]),
         ("ratchet_message", conversation.undelivered.clone()),
-        ("bundle", vec![bundle, no_one_time]),
+        ("bundle", vec![bundle, no_one_time, classical]),
         ("session_record", records),
         ("sframe_header", headers),
         ("sframe_frame", bodies::frame_seeds()),
@@ -144,6 +179,44 @@ fn seeds() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         ("call_answer", vec![answer, offer]),
         ("group_frame", group.frames.clone()),
         ("two_parties", scripts),
+        ("store_file", store_file_seeds()),
+    ]
+}
+
+/// Where the sealed value of the first row of `table` starts in the stored
+/// device's file, as (page, offset in the page).
+fn sealed_value_at(table: &str) -> (usize, usize) {
+    let bytes = &bodies::stored_device().bytes;
+    let copy = bodies::ScratchStore::holding(bytes);
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let connection = rusqlite::Connection::open_with_flags(copy.path(), flags).unwrap();
+    let value: Vec<u8> = connection
+        .query_row(&format!("SELECT value FROM {table} ORDER BY rowid"), [], |row| row.get(0))
+        .unwrap();
+    // A sealed value starts with its random nonce: it is found once.
+    let start = &value[..32];
+    let position = bytes.windows(start.len()).position(|window| window == start).unwrap();
+    (position / bodies::STORE_PAGE, position % bodies::STORE_PAGE)
+}
+
+/// The `store_file` seeds (see `bodies::edited`): no edit, a flipped byte
+/// in the file header (the application id), in a session's ciphertext and
+/// in a one-time prekey's nonce, and the file cut by a page.
+fn store_file_seeds() -> Vec<Vec<u8>> {
+    let flip = |(page, offset): (usize, usize), mask: u8| {
+        let [high, low] = u16::try_from(offset).unwrap().to_be_bytes();
+        vec![0, u8::try_from(page).unwrap(), high, low, 0, mask]
+    };
+    let (session_page, session_offset) = sealed_value_at("sessions");
+    let cut = bodies::stored_device().bytes.len() - bodies::STORE_PAGE;
+    let [_, high, middle, low] = u32::try_from(cut).unwrap().to_be_bytes();
+    vec![
+        vec![0],
+        flip((0, 71), 0x01),
+        // The first byte after the nonce.
+        flip((session_page, session_offset + 12), 0x80),
+        flip(sealed_value_at("one_time_prekeys"), 0x01),
+        vec![1, high, middle, low],
     ]
 }
 
@@ -182,6 +255,29 @@ fn seeds_decrypt() {
         }
         receiver.decrypt(&seed[1..=len], &seed[1 + len..]).unwrap();
     }
+}
+
+/// The `store_file` seeds reach the refusals they are there for.
+#[test]
+fn store_file_seeds_are_refused_where_expected() {
+    let device = bodies::stored_device();
+    let open = |seed: &[u8]| {
+        let scratch = bodies::ScratchStore::holding(&bodies::edited(&device.bytes, seed));
+        SqliteStore::open(scratch.path(), &bodies::store_key())
+    };
+    let seeds = store_file_seeds();
+    open(&seeds[0]).unwrap();
+    assert!(matches!(open(&seeds[1]), Err(SqliteStoreError::NotASottoStore { .. })));
+    let store = open(&seeds[2]).unwrap();
+    let Err(StoreError::Backend(error)) = store.load_session(&bodies::alice_address()) else {
+        panic!("a flipped session loaded");
+    };
+    assert!(matches!(
+        error.downcast_ref::<SqliteStoreError>(),
+        Some(SqliteStoreError::CorruptRecord { .. })
+    ));
+    assert!(matches!(open(&seeds[3]), Err(SqliteStoreError::Tampered { .. })));
+    assert!(matches!(open(&seeds[4]), Err(SqliteStoreError::Truncated { .. })));
 }
 
 #[test]

@@ -55,7 +55,9 @@ fn established() -> (Manager, Manager) {
     let (alice, bob) = (manager("alice", 1), manager("bob", 2));
     let signed = bob.generate_signed_prekey(1.into()).unwrap();
     let one_time = bob.generate_one_time_prekeys(100, 1).unwrap();
-    let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, one_time.first().copied());
+    let kem = bob.generate_kem_prekeys(100, 1).unwrap().remove(0);
+    let bundle =
+        PreKeyBundle::new(bob.identity_key().unwrap(), signed, kem, one_time.first().copied());
     alice.process_bundle(&address("bob"), &bundle.to_bytes()).unwrap();
     let first = alice.encrypt(&address("bob"), b"first").unwrap();
     bob.decrypt(&address("alice"), &first).unwrap().commit().unwrap();
@@ -361,7 +363,8 @@ fn a_badly_signed_bundle_is_refused_before_x3dh() {
     let mut signature = signed.signature();
     signature[5] ^= 1;
     let forged = SignedPreKeyPublic::new(signed.id(), signed.key(), signature);
-    let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), forged, None);
+    let kem = bob.generate_last_resort_kem_prekey(1.into()).unwrap();
+    let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), forged, kem.clone(), None);
     assert_eq!(bundle.clone().verify().unwrap_err(), BundleError::BadSignature);
 
     let alice = manager("alice", 1);
@@ -372,7 +375,7 @@ fn a_badly_signed_bundle_is_refused_before_x3dh() {
 
     // A signed prekey signed by another identity is refused too.
     let other = manager("mallory", 7);
-    let bundle = PreKeyBundle::new(other.identity_key().unwrap(), signed, None);
+    let bundle = PreKeyBundle::new(other.identity_key().unwrap(), signed, kem, None);
     assert_eq!(bundle.verify().unwrap_err(), BundleError::BadSignature);
 }
 

@@ -12,193 +12,18 @@
     reason = "a failure here is the test failing"
 )]
 
-use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
+use std::sync::atomic::Ordering;
+
+use common::unhex;
+use common::vectors::{hex, parse_json, scripted};
 use sotto::keys::{IdentityKey, IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
-use sotto::session::{Address, SessionManager};
+use sotto::session::{Address, ClassicalSessions, SessionManager};
 use sotto::store::{InMemoryStore, OneTimePreKeyStore, SignedPreKeyStore};
 use sotto::verify::SafetyNumber;
 
 const TRANSCRIPT: &str = include_str!("vectors/dm/transcript.json");
-
-// ------------------------------------------------------------------ JSON
-// A small reader for the transcript's fixed format (no serde_json here):
-// objects, arrays, UTF-8 strings and unsigned integers.
-
-#[derive(Debug, Clone)]
-enum Json {
-    Number(u64),
-    String(String),
-    Array(Vec<Json>),
-    Object(BTreeMap<String, Json>),
-}
-
-struct Parser<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Parser<'_> {
-    fn peek(&mut self) -> u8 {
-        while self.bytes[self.at].is_ascii_whitespace() {
-            self.at += 1;
-        }
-        self.bytes[self.at]
-    }
-
-    fn expect(&mut self, byte: u8) {
-        assert_eq!(self.peek(), byte, "JSON: expected {:?} at {}", byte as char, self.at);
-        self.at += 1;
-    }
-
-    fn value(&mut self) -> Json {
-        match self.peek() {
-            b'{' => {
-                self.at += 1;
-                let mut map = BTreeMap::new();
-                if self.peek() == b'}' {
-                    self.at += 1;
-                    return Json::Object(map);
-                }
-                loop {
-                    let Json::String(key) = self.value() else {
-                        panic!("JSON: object key is not a string at {}", self.at)
-                    };
-                    self.expect(b':');
-                    map.insert(key, self.value());
-                    match self.peek() {
-                        b',' => self.at += 1,
-                        b'}' => {
-                            self.at += 1;
-                            return Json::Object(map);
-                        }
-                        other => panic!("JSON: unexpected {:?} at {}", other as char, self.at),
-                    }
-                }
-            }
-            b'[' => {
-                self.at += 1;
-                let mut items = Vec::new();
-                if self.peek() == b']' {
-                    self.at += 1;
-                    return Json::Array(items);
-                }
-                loop {
-                    items.push(self.value());
-                    match self.peek() {
-                        b',' => self.at += 1,
-                        b']' => {
-                            self.at += 1;
-                            return Json::Array(items);
-                        }
-                        other => panic!("JSON: unexpected {:?} at {}", other as char, self.at),
-                    }
-                }
-            }
-            b'"' => {
-                self.at += 1;
-                let mut out = Vec::new();
-                loop {
-                    let byte = self.bytes[self.at];
-                    self.at += 1;
-                    match byte {
-                        b'"' => return Json::String(String::from_utf8(out).unwrap()),
-                        b'\\' => {
-                            let escaped = self.bytes[self.at];
-                            self.at += 1;
-                            out.push(match escaped {
-                                b'"' | b'\\' | b'/' => escaped,
-                                b'n' => b'\n',
-                                b't' => b'\t',
-                                other => panic!("JSON: unsupported escape \\{}", other as char),
-                            });
-                        }
-                        _ => out.push(byte),
-                    }
-                }
-            }
-            b'0'..=b'9' => {
-                let start = self.at;
-                while self.bytes[self.at].is_ascii_digit() {
-                    self.at += 1;
-                }
-                let digits = std::str::from_utf8(&self.bytes[start..self.at]).unwrap();
-                Json::Number(digits.parse().unwrap())
-            }
-            other => panic!("JSON: unexpected {:?} at {}", other as char, self.at),
-        }
-    }
-}
-
-fn parse_json(text: &str) -> Json {
-    let mut parser = Parser { bytes: text.as_bytes(), at: 0 };
-    let value = parser.value();
-    assert!(parser.bytes[parser.at..].iter().all(u8::is_ascii_whitespace), "JSON: trailing data");
-    value
-}
-
-impl Json {
-    fn get(&self, key: &str) -> &Json {
-        match self {
-            Json::Object(map) => map.get(key).unwrap_or_else(|| panic!("JSON: no key {key:?}")),
-            _ => panic!("JSON: not an object (looking up {key:?})"),
-        }
-    }
-
-    fn has(&self, key: &str) -> bool {
-        matches!(self, Json::Object(map) if map.contains_key(key))
-    }
-
-    fn str(&self) -> &str {
-        match self {
-            Json::String(s) => s,
-            _ => panic!("JSON: not a string: {self:?}"),
-        }
-    }
-
-    fn u32(&self) -> u32 {
-        match self {
-            Json::Number(n) => u32::try_from(*n).unwrap(),
-            _ => panic!("JSON: not a number: {self:?}"),
-        }
-    }
-
-    fn usize(&self) -> usize {
-        usize::try_from(self.u32()).unwrap()
-    }
-
-    fn array(&self) -> &[Json] {
-        match self {
-            Json::Array(items) => items,
-            _ => panic!("JSON: not an array: {self:?}"),
-        }
-    }
-
-    fn bytes(&self) -> Vec<u8> {
-        unhex(self.str())
-    }
-
-    fn bytes32(&self) -> [u8; 32] {
-        self.bytes().try_into().expect("32 bytes")
-    }
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len().is_multiple_of(2), "odd-length hex");
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        _ => panic!("not lowercase hex: {text:?}"),
-    };
-    text.as_bytes().chunks(2).map(|pair| nibble(pair[0]) << 4 | nibble(pair[1])).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 // ------------------------------------------------------------------ protobuf
 // The stored prekey records (proto/storage.proto), encoded by hand.
@@ -243,59 +68,6 @@ fn one_time_prekey_record(id: u32, private_key: &[u8]) -> Vec<u8> {
     uint_field(&mut out, 2, id);
     bytes_field(&mut out, 3, private_key);
     out
-}
-
-// ------------------------------------------------------------------ scripted RNG
-
-/// Hands out the transcript's 32-byte draws in order; anything else panics.
-struct ScriptedRng {
-    name: &'static str,
-    draws: Vec<[u8; 32]>,
-    used: Arc<AtomicUsize>,
-}
-
-impl rand_core::TryRng for ScriptedRng {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        panic!("{}: the RNG was asked for a u32, not a 32-byte draw", self.name)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        panic!("{}: the RNG was asked for a u64, not a 32-byte draw", self.name)
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        assert_eq!(
-            dst.len(),
-            32,
-            "{}: the RNG was asked for {} bytes, not 32",
-            self.name,
-            dst.len()
-        );
-        let index = self.used.fetch_add(1, Ordering::SeqCst);
-        let draw = self.draws.get(index).unwrap_or_else(|| {
-            panic!(
-                "{}: the RNG was asked for draw #{index}, the transcript has {}",
-                self.name,
-                self.draws.len()
-            )
-        });
-        dst.copy_from_slice(draw);
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for ScriptedRng {}
-
-fn scripted(name: &'static str, draws: &Json) -> (ScriptedRng, Arc<AtomicUsize>) {
-    let used = Arc::new(AtomicUsize::new(0));
-    let rng = ScriptedRng {
-        name,
-        draws: draws.array().iter().map(Json::bytes32).collect(),
-        used: Arc::clone(&used),
-    };
-    (rng, used)
 }
 
 // ------------------------------------------------------------------ the replay
@@ -350,7 +122,8 @@ fn python_transcript_replays_byte_for_byte() {
     // Sotto encodes the same bundle as the Python side.
     let bundle = t.get("bundle").bytes();
     assert_eq!(
-        hex(&PreKeyBundle::new(bob_identity.public(), spk.public(), Some(opk.public())).to_bytes()),
+        hex(&PreKeyBundle::classical(bob_identity.public(), spk.public(), Some(opk.public()))
+            .to_bytes()),
         hex(&bundle),
         "bundle encoding"
     );
@@ -360,12 +133,16 @@ fn python_transcript_replays_byte_for_byte() {
     bob_store.save_one_time_prekey(&opk).unwrap();
     let (alice_rng, alice_used) = scripted("alice", t.get("draws").get("alice"));
     let (bob_rng, bob_used) = scripted("bob", t.get("draws").get("bob"));
+    // The transcript is classical X3DH (the PQXDH vectors are
+    // tests/vectors/pqxdh): both sides opt in.
     let alice = SessionManager::with_rng(
         alice_address.clone(),
         InMemoryStore::new(alice_identity),
         alice_rng,
-    );
-    let bob = SessionManager::with_rng(bob_address.clone(), bob_store, bob_rng);
+    )
+    .with_classical_sessions(ClassicalSessions::Allow);
+    let bob = SessionManager::with_rng(bob_address.clone(), bob_store, bob_rng)
+        .with_classical_sessions(ClassicalSessions::Allow);
 
     alice.process_bundle(&bob_address, &bundle).unwrap();
     assert_eq!(alice_used.load(Ordering::SeqCst), 2, "draws for the bundle");

@@ -20,8 +20,7 @@ fn generate(out_dir: &Path) {
     prost_build::Config::new()
         .out_dir(out_dir)
         // Stored records hold secrets: wipe them when a decoded record drops.
-        // (PendingPreKey and PeerIdentityRecord hold none; prost makes the
-        // former `Copy`, which cannot have a destructor.)
+        // (PendingPreKey and PeerIdentityRecord hold none.)
         .type_attribute(".sotto.storage.v1.PendingPreKey", "#[derive(zeroize::Zeroize)]")
         .type_attribute(".sotto.storage.v1.SessionRecord", SECRET)
         .type_attribute(".sotto.storage.v1.SessionState", SECRET)
@@ -30,6 +29,7 @@ fn generate(out_dir: &Path) {
         .type_attribute(".sotto.storage.v1.IdentityKeyPairRecord", SECRET)
         .type_attribute(".sotto.storage.v1.SignedPreKeyRecord", SECRET)
         .type_attribute(".sotto.storage.v1.OneTimePreKeyRecord", SECRET)
+        .type_attribute(".sotto.storage.v1.KemPreKeyRecord", SECRET)
         // ...and never print them: src/proto/mod.rs writes a redacted Debug.
         .skip_debug([".sotto.storage.v1", ".sotto.wire.v1.CallSenderKey"])
         // A group call's sender key message carries a secret too.

@@ -18,6 +18,8 @@ fn labels_are_stated_with_their_lengths() {
     for (name, value) in [
         ("SIGNED_PREKEY_LABEL", SIGNED_PREKEY_LABEL),
         ("X3DH_INFO", X3DH_INFO),
+        ("PQXDH_INFO", PQXDH_INFO),
+        ("KEM_PREKEY_LABEL", KEM_PREKEY_LABEL),
         ("ROOT_KDF_INFO", ROOT_KDF_INFO),
         ("MESSAGE_KEYS_INFO", MESSAGE_KEYS_INFO),
         ("FINGERPRINT_LABEL", FINGERPRINT_LABEL),
@@ -59,6 +61,7 @@ fn limits_and_versions_are_stated() {
     }
     for line in [
         format!("`WIRE_VERSION` = {WIRE_VERSION}"),
+        format!("KEM_ML_KEM_1024 (0x{KEM_ML_KEM_1024:02x}, one byte)"),
         format!("`RECORD_VERSION` = {RECORD_VERSION}"),
         format!("MESSAGE_KEY_SEED = 0x{MESSAGE_KEY_SEED:02x}"),
         format!("CHAIN_KEY_SEED = 0x{CHAIN_KEY_SEED:02x}"),

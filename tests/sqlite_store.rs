@@ -1,8 +1,9 @@
 //! The SQLite store from outside: round trips of every record across a
-//! restart, a conversation surviving a restart of both sides, commits
-//! interrupted by killing the process at random moments, a wrong key,
-//! damaged rows and files, swapped rows, the at-rest format checked by an
-//! independent reading of docs/PROTOCOL.md §11, and the version 1 fixture.
+//! restart, a conversation surviving a restart of both sides, KEM prekeys
+//! consumed and last-resort uses recorded by commits, commits interrupted by
+//! killing the process at random moments, a wrong key, damaged rows and
+//! files, swapped rows, the at-rest format checked by an independent reading
+//! of docs/PROTOCOL.md §11, and the version 1 and version 2 fixtures.
 
 #![cfg(feature = "sqlite")]
 #![allow(
@@ -27,14 +28,17 @@ use hmac::{Hmac, Mac};
 use rand_core::SeedableRng as _;
 use rusqlite::Connection;
 use sha2::Sha256;
-use sotto::keys::{IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
+use sotto::keys::{
+    DhPublicKey, IdentityKeyPair, KemPreKey, KemPreKeyKind, OneTimePreKey, PreKeyBundle,
+    SignedPreKey,
+};
 use sotto::ratchet::RatchetError;
 use sotto::record::RecordError;
 use sotto::session::{Address, SessionError, SessionManager, SessionRecord};
 use sotto::store::{
-    IdentityStore, InMemoryStore, OneTimePreKeyStore, PeerIdentity, PeerIdentityWrite,
-    ProtocolStore, RecordKind, SessionStore, SignedPreKeyStore, SqliteStore, SqliteStoreError,
-    StorageKey, StoreCommit, StoreError,
+    IdentityStore, InMemoryStore, KemPreKeyStore, LastResortUse, OneTimePreKeyStore, PeerIdentity,
+    PeerIdentityWrite, ProtocolStore, RecordKind, SessionStore, SignedPreKeyStore, SqliteStore,
+    SqliteStoreError, StorageKey, StoreCommit, StoreError,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -121,7 +125,9 @@ fn memory_device(account: &str, seed: u64) -> Device<InMemoryStore> {
 fn bundle<S: ProtocolStore>(device: &Device<S>, first: u32, count: u32) -> Vec<u8> {
     let signed = device.generate_signed_prekey(1.into()).unwrap();
     let one_time = device.generate_one_time_prekeys(first, count).unwrap();
-    PreKeyBundle::new(device.identity_key().unwrap(), signed, one_time.first().copied()).to_bytes()
+    let kem = device.generate_last_resort_kem_prekey(1.into()).unwrap();
+    PreKeyBundle::new(device.identity_key().unwrap(), signed, kem, one_time.first().copied())
+        .to_bytes()
 }
 
 fn receive<S: ProtocolStore>(device: &Device<S>, from: &str, message: &[u8]) -> Vec<u8> {
@@ -149,6 +155,8 @@ fn rows(path: &Path, table: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     let connection = raw(path);
     let id_column = if table.ends_with("prekeys") || table == "local_identity" {
         "CAST(id AS BLOB)"
+    } else if table == "kem_prekey_uses" {
+        "use_key"
     } else {
         "address_id"
     };
@@ -336,6 +344,244 @@ fn the_store_serves_threads_and_a_second_connection() {
     assert_eq!(store.one_time_prekey_count().unwrap(), 99);
 }
 
+// ---------------------------------------------------------------- KEM prekeys
+
+fn kem_prekey(id: u32, kind: KemPreKeyKind, seed: u64) -> KemPreKey {
+    KemPreKey::generate(id.into(), kind, &identity(1), &mut rng(seed))
+}
+
+fn base_key(byte: u8) -> DhPublicKey {
+    DhPublicKey::from_bytes(&[byte; 32]).unwrap()
+}
+
+fn last_resort_use(id: u32, byte: u8) -> LastResortUse {
+    LastResortUse { kem_prekey: id.into(), base_key: base_key(byte) }
+}
+
+/// A commit that starts the session of `account` (an empty record).
+fn new_session(account: &str) -> StoreCommit {
+    StoreCommit::new(address(account), None, SessionRecord::default())
+}
+
+fn is_conflict_of(error: &StoreError, account: &str) -> bool {
+    matches!(error, StoreError::Conflict { address: found } if *found == address(account))
+}
+
+fn is_recorded(store: &SqliteStore, id: u32, byte: u8) -> bool {
+    store.last_resort_use_recorded(id.into(), &base_key(byte)).unwrap()
+}
+
+#[test]
+fn kem_prekeys_round_trip_through_a_restart() {
+    let db = TempDb::new("kem-round-trip");
+    let store = SqliteStore::create(db.path(), &key(1), &identity(1)).unwrap();
+    let prekeys = [
+        kem_prekey(1, KemPreKeyKind::LastResort, 1),
+        kem_prekey(7, KemPreKeyKind::OneTime, 2),
+        kem_prekey(u32::MAX, KemPreKeyKind::OneTime, 3),
+    ];
+    for prekey in &prekeys {
+        store.save_kem_prekey(prekey).unwrap();
+    }
+    assert_eq!(store.kem_prekey_count().unwrap(), 3);
+    drop(store);
+
+    let store = SqliteStore::open(db.path(), &key(1)).unwrap();
+    for prekey in &prekeys {
+        let loaded = store.kem_prekey(prekey.id()).unwrap().unwrap();
+        assert_eq!(loaded.public(), prekey.public());
+        assert_eq!(loaded.kind(), prekey.kind());
+        assert_eq!(*loaded.to_record_bytes(), *prekey.to_record_bytes());
+    }
+    assert!(store.kem_prekey(2.into()).unwrap().is_none());
+    // Replaced under its id; removed (absent is not an error).
+    let replacement = kem_prekey(7, KemPreKeyKind::OneTime, 4);
+    store.save_kem_prekey(&replacement).unwrap();
+    store.remove_kem_prekey(1.into()).unwrap();
+    store.remove_kem_prekey(99.into()).unwrap();
+    drop(store);
+
+    let store = SqliteStore::open(db.path(), &key(1)).unwrap();
+    assert_eq!(store.kem_prekey(7.into()).unwrap().unwrap().public(), replacement.public());
+    assert!(store.kem_prekey(1.into()).unwrap().is_none());
+    assert_eq!(store.kem_prekey_count().unwrap(), 2);
+
+    // A record sealed for its row but naming another id is refused.
+    let reader = Reader::new(db.path(), key(1).as_bytes());
+    let record = kem_prekey(8, KemPreKeyKind::OneTime, 5).to_record_bytes();
+    set_value(
+        db.path(),
+        "kem_prekeys",
+        "id = 7",
+        &reader.seal(b"kem-prekey", &7u32.to_be_bytes(), 0, &record),
+    );
+    assert!(matches!(
+        store.kem_prekey(7.into()),
+        Err(StoreError::Corrupt(RecordError::InvalidField { field: "id" }))
+    ));
+}
+
+/// A one-time KEM prekey consumed by a commit is gone; a second commit
+/// consuming it (another first message that used it), alone, in a batch or
+/// in a write transaction, is a conflict and writes nothing.
+#[test]
+fn a_consumed_one_time_kem_prekey_is_gone_and_cannot_be_consumed_again() {
+    let db = TempDb::new("kem-consumed");
+    let store = SqliteStore::create(db.path(), &key(1), &identity(1)).unwrap();
+    store.save_kem_prekey(&kem_prekey(5, KemPreKeyKind::OneTime, 5)).unwrap();
+    store.save_kem_prekey(&kem_prekey(6, KemPreKeyKind::OneTime, 6)).unwrap();
+    store.commit(&[new_session("alice").consuming_kem(5.into())]).unwrap();
+    assert!(store.kem_prekey(5.into()).unwrap().is_none());
+    assert_eq!(store.kem_prekey_count().unwrap(), 1);
+
+    let counter = store.write_counter().unwrap();
+    for batch in [
+        vec![new_session("carol").consuming_kem(5.into())],
+        vec![
+            new_session("dave").consuming_kem(6.into()),
+            new_session("carol").consuming_kem(5.into()),
+        ],
+    ] {
+        let error = store.commit(&batch).unwrap_err();
+        assert!(is_conflict_of(&error, "carol"), "{error:?}");
+    }
+    let transaction = store.begin_write().unwrap().unwrap();
+    let error = transaction.commit(&[new_session("carol").consuming_kem(5.into())]).unwrap_err();
+    assert!(is_conflict_of(&error, "carol"), "{error:?}");
+    assert_eq!(store.write_counter().unwrap(), counter, "nothing written");
+    assert!(store.load_session(&address("carol")).unwrap().is_none());
+    assert!(store.load_session(&address("dave")).unwrap().is_none());
+    assert!(store.kem_prekey(6.into()).unwrap().is_some());
+    drop(store);
+
+    let store = SqliteStore::open(db.path(), &key(1)).unwrap();
+    assert!(store.kem_prekey(5.into()).unwrap().is_none());
+    assert!(store.kem_prekey(6.into()).unwrap().is_some());
+    assert!(store.load_session(&address("alice")).unwrap().is_some());
+}
+
+/// A recorded use of a last-resort KEM prekey is kept across a restart,
+/// with the prekey; a commit recording it again (a replayed first message),
+/// recording a use of a prekey that is not stored, or two commits of one
+/// batch recording the same use, are conflicts and write nothing.
+#[test]
+fn a_recorded_last_resort_use_is_kept_and_cannot_be_recorded_again() {
+    let db = TempDb::new("kem-use");
+    let store = SqliteStore::create(db.path(), &key(1), &identity(1)).unwrap();
+    store.save_kem_prekey(&kem_prekey(1, KemPreKeyKind::LastResort, 1)).unwrap();
+    store.commit(&[new_session("alice").recording(last_resort_use(1, 0x11))]).unwrap();
+    assert!(is_recorded(&store, 1, 0x11));
+    assert!(!is_recorded(&store, 1, 0x12));
+    assert!(!is_recorded(&store, 2, 0x11));
+    drop(store);
+
+    let store = SqliteStore::open(db.path(), &key(1)).unwrap();
+    assert!(is_recorded(&store, 1, 0x11));
+    assert!(store.kem_prekey(1.into()).unwrap().is_some(), "a last-resort KEM prekey stays");
+    let counter = store.write_counter().unwrap();
+    for batch in [
+        vec![new_session("carol").recording(last_resort_use(1, 0x11))],
+        vec![new_session("carol").recording(last_resort_use(2, 0x13))],
+        vec![
+            new_session("dave").recording(last_resort_use(1, 0x14)),
+            new_session("carol").recording(last_resort_use(1, 0x14)),
+        ],
+    ] {
+        let error = store.commit(&batch).unwrap_err();
+        assert!(is_conflict_of(&error, "carol"), "{error:?}");
+    }
+    let transaction = store.begin_write().unwrap().unwrap();
+    let error = transaction
+        .commit(&[new_session("carol").recording(last_resort_use(1, 0x11))])
+        .unwrap_err();
+    assert!(is_conflict_of(&error, "carol"), "{error:?}");
+    assert_eq!(store.write_counter().unwrap(), counter, "nothing written");
+    assert!(!is_recorded(&store, 1, 0x14));
+    assert!(store.load_session(&address("carol")).unwrap().is_none());
+    assert!(store.load_session(&address("dave")).unwrap().is_none());
+
+    // Another base key with the same prekey is another session.
+    store.commit(&[new_session("carol").recording(last_resort_use(1, 0x12))]).unwrap();
+    drop(store);
+    let store = SqliteStore::open(db.path(), &key(1)).unwrap();
+    assert!(is_recorded(&store, 1, 0x11) && is_recorded(&store, 1, 0x12));
+}
+
+/// Removing a KEM prekey forgets its recorded uses, and only its own; a use
+/// is recorded again only once the prekey is stored again.
+#[test]
+fn removing_a_kem_prekey_forgets_its_uses() {
+    let db = TempDb::new("kem-remove");
+    let store = SqliteStore::create(db.path(), &key(1), &identity(1)).unwrap();
+    store.save_kem_prekey(&kem_prekey(1, KemPreKeyKind::LastResort, 1)).unwrap();
+    store.save_kem_prekey(&kem_prekey(2, KemPreKeyKind::LastResort, 2)).unwrap();
+    store
+        .commit(&[new_session("alice")
+            .recording(last_resort_use(1, 0x11))
+            .recording(last_resort_use(1, 0x12))
+            .recording(last_resort_use(2, 0x11))])
+        .unwrap();
+    store.remove_kem_prekey(1.into()).unwrap();
+    assert!(store.kem_prekey(1.into()).unwrap().is_none());
+    assert!(!is_recorded(&store, 1, 0x11) && !is_recorded(&store, 1, 0x12));
+    assert!(is_recorded(&store, 2, 0x11));
+    assert_eq!(rows(db.path(), "kem_prekey_uses").len(), 1);
+
+    let error =
+        store.commit(&[new_session("carol").recording(last_resort_use(1, 0x11))]).unwrap_err();
+    assert!(is_conflict_of(&error, "carol"), "the prekey is gone: {error:?}");
+    store.save_kem_prekey(&kem_prekey(1, KemPreKeyKind::LastResort, 3)).unwrap();
+    store.commit(&[new_session("carol").recording(last_resort_use(1, 0x11))]).unwrap();
+    drop(store);
+
+    // Every removed row left the digest with it.
+    let store = SqliteStore::open(db.path(), &key(1)).unwrap();
+    assert!(is_recorded(&store, 1, 0x11) && !is_recorded(&store, 1, 0x12));
+    assert!(is_recorded(&store, 2, 0x11));
+}
+
+/// Removing a recorded use (to replay the first message that made it) or a
+/// KEM prekey row, or adding a use row, without the key, makes `open`
+/// refuse the store; putting the row back makes it whole again.
+#[test]
+fn a_removed_use_or_kem_prekey_row_makes_the_store_refuse_to_open() {
+    let db = TempDb::new("kem-tamper");
+    let store = SqliteStore::create(db.path(), &key(1), &identity(1)).unwrap();
+    store.save_kem_prekey(&kem_prekey(1, KemPreKeyKind::LastResort, 1)).unwrap();
+    store.commit(&[new_session("alice").recording(last_resort_use(1, 0x11))]).unwrap();
+    drop(store);
+    let refused = |path: &Path| {
+        let before = file_bytes(path);
+        let result = SqliteStore::open(path, &key(1));
+        assert!(matches!(result, Err(SqliteStoreError::Tampered { .. })), "{result:?}");
+        assert_eq!(file_bytes(path), before, "a refused store is left as it was");
+    };
+
+    let (use_key, value) = rows(db.path(), "kem_prekey_uses").remove(0);
+    raw(db.path()).execute("DELETE FROM kem_prekey_uses", []).unwrap();
+    refused(db.path());
+    let insert = "INSERT INTO kem_prekey_uses (use_key, value) VALUES (?1, ?2)";
+    raw(db.path()).execute(insert, (&use_key, &value)).unwrap();
+    assert!(is_recorded(&SqliteStore::open(db.path(), &key(1)).unwrap(), 1, 0x11));
+
+    // A second use row, copied under another key.
+    let mut other_key = use_key.clone();
+    other_key[35] ^= 1;
+    raw(db.path()).execute(insert, (&other_key, &value)).unwrap();
+    refused(db.path());
+    raw(db.path()).execute("DELETE FROM kem_prekey_uses WHERE use_key = ?1", [&other_key]).unwrap();
+
+    let prekey: Vec<u8> = raw(db.path())
+        .query_row("SELECT value FROM kem_prekeys WHERE id = 1", [], |row| row.get(0))
+        .unwrap();
+    raw(db.path()).execute("DELETE FROM kem_prekeys", []).unwrap();
+    refused(db.path());
+    raw(db.path())
+        .execute("INSERT INTO kem_prekeys (id, value) VALUES (1, ?1)", [&prekey])
+        .unwrap();
+    assert!(SqliteStore::open(db.path(), &key(1)).unwrap().kem_prekey(1.into()).unwrap().is_some());
+}
+
 // ---------------------------------------------------------------- crashes
 
 const KILL_DB_VAR: &str = "SOTTO_TEST_KILL_DB";
@@ -391,8 +637,8 @@ fn kill_child() {
 
 /// Checks that the store holds the state after exactly the first `k`
 /// messages for some `k`, and returns `k`: messages before `k` are refused
-/// as duplicates, every later one decrypts, the one-time prekey is gone iff
-/// a session exists.
+/// as duplicates, every later one decrypts, the one-time prekey is gone and
+/// the use of the last-resort KEM prekey recorded iff a session exists.
 fn committed_prefix(path: &Path, messages: &[Vec<u8>]) -> usize {
     let bob = SessionManager::new(address("bob"), SqliteStore::open(path, &key(0xB0)).unwrap());
     let outcomes: Vec<bool> = messages
@@ -407,8 +653,11 @@ fn committed_prefix(path: &Path, messages: &[Vec<u8>]) -> usize {
     assert!(outcomes[k..].iter().all(|decrypts| *decrypts), "not a prefix: {outcomes:?}");
     let has_session = bob.store().load_session(&address("alice")).unwrap().is_some();
     let has_prekey = bob.store().one_time_prekey(1.into()).unwrap().is_some();
+    let base_key = base_key_of(&messages[0]);
+    let has_use = bob.store().last_resort_use_recorded(1.into(), &base_key).unwrap();
     assert_eq!(has_session, k > 0);
     assert_eq!(has_prekey, k == 0, "session and prekey removal are committed together");
+    assert_eq!(has_use, k > 0, "session and last-resort use are committed together");
     k
 }
 
@@ -488,24 +737,54 @@ fn commits_survive_the_process_being_killed_at_random_moments() {
 
 // ---------------------------------------------------------------- refusals
 
-/// A store with a session with alice, peers alice and carol, signed prekeys
-/// 1 and 2 and one-time prekeys 1–3 left.
-fn populated(path: &Path) {
+/// A store with sessions with alice and carol, peers alice and carol,
+/// signed prekeys 1 and 2, one-time prekeys 2 and 3 left (alice used 1),
+/// one-time KEM prekeys 11 and 12 left (alice used 10), and last-resort KEM
+/// prekey 1 with carol's use of it recorded; returns the base key of that
+/// use.
+fn populated(path: &Path) -> DhPublicKey {
     let bob = sqlite_device("bob", path, &key(0xB0), 42);
     let alice = memory_device("alice", 41);
     let carol = memory_device("carol", 43);
     bob.generate_signed_prekey(2.into()).unwrap();
-    let bundle = bundle(&bob, 1, 4);
-    alice.process_bundle(&address("bob"), &bundle).unwrap();
-    receive(&bob, "alice", &alice.encrypt(&address("bob"), b"from alice").unwrap());
-    // Carol uses the same bundle without its one-time prekey being there
-    // any more; give her a fresh one.
     let signed = bob.generate_signed_prekey(1.into()).unwrap();
-    let one_time = bob.generate_one_time_prekeys(4, 1).unwrap();
-    let carol_bundle =
-        PreKeyBundle::new(bob.identity_key().unwrap(), signed, one_time.first().copied());
+    let one_time = bob.generate_one_time_prekeys(1, 3).unwrap();
+    let mut kem = bob.generate_kem_prekeys(10, 3).unwrap();
+    let last_resort = bob.generate_last_resort_kem_prekey(1.into()).unwrap();
+    let identity_key = bob.identity_key().unwrap();
+    let alice_bundle =
+        PreKeyBundle::new(identity_key, signed.clone(), kem.remove(0), Some(one_time[0]));
+    alice.process_bundle(&address("bob"), &alice_bundle.to_bytes()).unwrap();
+    receive(&bob, "alice", &alice.encrypt(&address("bob"), b"from alice").unwrap());
+    // Carol gets a bundle with the last-resort KEM prekey and no one-time
+    // prekey, as from a server that ran out of them.
+    let carol_bundle = PreKeyBundle::new(identity_key, signed, last_resort, None);
     carol.process_bundle(&address("bob"), &carol_bundle.to_bytes()).unwrap();
-    receive(&bob, "carol", &carol.encrypt(&address("bob"), b"from carol").unwrap());
+    let first = carol.encrypt(&address("bob"), b"from carol").unwrap();
+    receive(&bob, "carol", &first);
+    let base_key = base_key_of(&first);
+    assert!(bob.store().last_resort_use_recorded(1.into(), &base_key).unwrap());
+    base_key
+}
+
+/// `Envelope` of `proto/wire.proto`, as far as a first message's base key.
+#[derive(Clone, PartialEq, prost::Message)]
+struct EnvelopeMirror {
+    #[prost(message, optional, tag = "2")]
+    prekey_message: Option<PreKeyMessageMirror>,
+}
+
+/// `PreKeyMessage` of `proto/wire.proto`, as far as its base key.
+#[derive(Clone, PartialEq, prost::Message)]
+struct PreKeyMessageMirror {
+    #[prost(bytes = "vec", tag = "2")]
+    base_key: Vec<u8>,
+}
+
+/// The base key (`EK_A`) of a first message.
+fn base_key_of(message: &[u8]) -> DhPublicKey {
+    let envelope = <EnvelopeMirror as prost::Message>::decode(message).unwrap();
+    DhPublicKey::from_bytes(&envelope.prekey_message.unwrap().base_key).unwrap()
 }
 
 #[test]
@@ -527,12 +806,14 @@ fn a_wrong_key_is_refused_before_anything_is_written() {
 #[test]
 fn a_damaged_row_is_a_typed_error_and_stays_as_it_was() {
     let db = TempDb::new("damaged-row");
-    populated(db.path());
-    let cases: [(&str, RecordKind); 4] = [
+    let carol_base_key = populated(db.path());
+    let cases: [(&str, RecordKind); 6] = [
         ("sessions", RecordKind::Session),
         ("peer_identities", RecordKind::PeerIdentity),
         ("signed_prekeys", RecordKind::SignedPreKey),
         ("one_time_prekeys", RecordKind::OneTimePreKey),
+        ("kem_prekeys", RecordKind::KemPreKey),
+        ("kem_prekey_uses", RecordKind::KemPreKeyUse),
     ];
     for (table, kind) in cases {
         let first_row = format!("rowid = (SELECT min(rowid) FROM {table})");
@@ -565,7 +846,9 @@ fn a_damaged_row_is_a_typed_error_and_stays_as_it_was() {
                 RecordKind::Session => store.load_session(&address("alice")).map(|_| ()),
                 RecordKind::PeerIdentity => store.peer_identity(&address("alice")).map(|_| ()),
                 RecordKind::SignedPreKey => store.signed_prekey(1.into()).map(|_| ()),
-                _ => store.one_time_prekey(2.into()).map(|_| ()),
+                RecordKind::OneTimePreKey => store.one_time_prekey(2.into()).map(|_| ()),
+                RecordKind::KemPreKey => store.kem_prekey(1.into()).map(|_| ()),
+                _ => store.last_resort_use_recorded(1.into(), &carol_base_key).map(|_| ()),
             }
             .unwrap_err();
             assert!(
@@ -592,7 +875,8 @@ fn a_damaged_row_is_a_typed_error_and_stays_as_it_was() {
 }
 
 /// Swaps alice's and carol's session values, puts a session value into a
-/// peer identity row, and signed prekey 1's value into signed prekey 2's row.
+/// peer identity row, signed prekey 1's value into signed prekey 2's row,
+/// and KEM prekey 11's into KEM prekey 12's.
 fn swap_rows(path: &Path) {
     let sessions = rows(path, "sessions");
     assert_eq!(sessions.len(), 2);
@@ -614,6 +898,10 @@ fn swap_rows(path: &Path) {
         .query_row("SELECT value FROM signed_prekeys WHERE id = 1", [], |row| row.get(0))
         .unwrap();
     connection.execute("UPDATE signed_prekeys SET value = ?1 WHERE id = 2", [&signed_one]).unwrap();
+    let kem_eleven: Vec<u8> = connection
+        .query_row("SELECT value FROM kem_prekeys WHERE id = 11", [], |row| row.get(0))
+        .unwrap();
+    connection.execute("UPDATE kem_prekeys SET value = ?1 WHERE id = 12", [&kem_eleven]).unwrap();
 }
 
 #[test]
@@ -651,6 +939,12 @@ fn rows_cannot_be_swapped_or_moved() {
     assert!(matches!(
         sqlite_error(&error),
         SqliteStoreError::CorruptRecord { kind: RecordKind::SignedPreKey }
+    ));
+    assert!(store.kem_prekey(11.into()).unwrap().is_some());
+    let error = store.kem_prekey(12.into()).unwrap_err();
+    assert!(matches!(
+        sqlite_error(&error),
+        SqliteStoreError::CorruptRecord { kind: RecordKind::KemPreKey }
     ));
 }
 
@@ -812,7 +1106,7 @@ fn a_newer_schema_is_refused() {
     let before = file_bytes(db.path());
     assert!(matches!(
         SqliteStore::open(db.path(), &key(0xB0)),
-        Err(SqliteStoreError::UnsupportedSchemaVersion { max: 2, found: 99 })
+        Err(SqliteStoreError::UnsupportedSchemaVersion { max: 3, found: 99 })
     ));
     assert_eq!(file_bytes(db.path()), before);
 }
@@ -820,8 +1114,9 @@ fn a_newer_schema_is_refused() {
 // ---------------------------------------------------------------- tampering
 
 /// Everything a loaded store holds for `populated`'s peers, as bytes: what a
-/// rekey or an upgrade must keep.
-fn contents(store: &SqliteStore) -> Vec<Vec<u8>> {
+/// rekey or an upgrade must keep (`carol_base_key` is what `populated`
+/// returned).
+fn contents(store: &SqliteStore, carol_base_key: &DhPublicKey) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for account in ["alice", "carol"] {
         out.push(store.load_session(&address(account)).unwrap().unwrap().to_bytes().to_vec());
@@ -835,6 +1130,13 @@ fn contents(store: &SqliteStore) -> Vec<Vec<u8>> {
             out.push(prekey.to_record_bytes().to_vec());
         }
     }
+    for id in [1u32, 10, 11, 12] {
+        if let Some(prekey) = store.kem_prekey(id.into()).unwrap() {
+            out.push(prekey.to_record_bytes().to_vec());
+        }
+    }
+    let recorded = store.last_resort_use_recorded(1.into(), carol_base_key).unwrap();
+    assert!(recorded, "carol's use of the last-resort KEM prekey");
     out.push(store.local_identity().unwrap().unwrap().to_record_bytes().to_vec());
     out
 }
@@ -964,19 +1266,24 @@ fn an_anchor_refuses_a_whole_file_rolled_back() {
 #[test]
 fn rekey_reseals_everything_and_the_old_key_stops_working() {
     let db = TempDb::new("rekey");
-    populated(db.path());
+    let carol_base_key = populated(db.path());
     let store = SqliteStore::open(db.path(), &key(0xB0)).unwrap();
-    let before = contents(&store);
+    let before = contents(&store, &carol_base_key);
     let old_counter = store.write_counter().unwrap();
-    let old_values: Vec<Vec<u8>> =
-        rows(db.path(), "sessions").into_iter().map(|(_, v)| v).collect();
+    let tables = ["sessions", "kem_prekeys", "kem_prekey_uses"];
+    let values = |path: &Path| -> Vec<Vec<u8>> {
+        tables.iter().flat_map(|table| rows(path, table)).map(|(_, value)| value).collect()
+    };
+    let old_values = values(db.path());
+    assert_eq!(rows(db.path(), "kem_prekeys").len(), 3);
+    assert_eq!(rows(db.path(), "kem_prekey_uses").len(), 1);
     store.rekey(&key(0xC0)).unwrap();
     // The same handle goes on under the new key.
-    assert_eq!(contents(&store), before);
+    assert_eq!(contents(&store, &carol_base_key), before);
     assert_eq!(store.write_counter().unwrap(), old_counter + 1);
     drop(store);
-    let new_values: Vec<Vec<u8>> =
-        rows(db.path(), "sessions").into_iter().map(|(_, v)| v).collect();
+    let new_values = values(db.path());
+    assert_eq!(new_values.len(), old_values.len());
     assert!(old_values.iter().all(|old| !new_values.contains(old)), "every value re-sealed");
 
     assert!(matches!(
@@ -984,7 +1291,7 @@ fn rekey_reseals_everything_and_the_old_key_stops_working() {
         Err(SqliteStoreError::WrongStorageKey)
     ));
     let store = SqliteStore::open(db.path(), &key(0xC0)).unwrap();
-    assert_eq!(contents(&store), before);
+    assert_eq!(contents(&store, &carol_base_key), before);
     // The conversation goes on.
     let bob = SessionManager::with_rng(address("bob"), store, rng(77));
     bob.encrypt(&address("alice"), b"after the rekey").unwrap();
@@ -1035,11 +1342,11 @@ fn rekey_child() {
 #[test]
 fn rekey_survives_the_process_being_killed_at_random_moments() {
     let db = TempDb::new("rekey-kill");
-    populated(db.path());
+    let carol_base_key = populated(db.path());
     let before = {
         let store = SqliteStore::open(db.path(), &key(0xB0)).unwrap();
         store.rekey(&rekey_key(0)).unwrap();
-        contents(&store)
+        contents(&store, &carol_base_key)
     };
     let mut completed = 0;
     for round in 0u64..12 {
@@ -1077,7 +1384,7 @@ fn rekey_survives_the_process_being_killed_at_random_moments() {
             .collect();
         assert_eq!(opened.len(), 1, "round {round}: opens with exactly one of the keys");
         let (n, store) = &opened[0];
-        assert_eq!(contents(store), before, "round {round}: nothing lost");
+        assert_eq!(contents(store, &carol_base_key), before, "round {round}: nothing lost");
         // The key of the last reported rekey, or the next one (killed
         // after its commit, before its line).
         let last = last.unwrap();
@@ -1161,6 +1468,16 @@ impl Reader {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// `u32be(id) ‖ HMAC-SHA256(index_key, "Sotto KEM prekey use" ‖
+    /// u32be(id) ‖ base_key)`.
+    fn use_key(&self, id: u32, base_key: &[u8; 32]) -> Vec<u8> {
+        let mut mac = self.index.clone();
+        mac.update(b"Sotto KEM prekey use");
+        mac.update(&id.to_be_bytes());
+        mac.update(base_key);
+        [&id.to_be_bytes()[..], &mac.finalize().into_bytes()].concat()
+    }
+
     fn aad(kind: &[u8], row_id: &[u8], version: u64) -> Vec<u8> {
         let mut aad = Vec::new();
         for field in [&b"Sotto store v2"[..], kind, row_id] {
@@ -1216,7 +1533,7 @@ impl Reader {
             .unwrap()
     }
 
-    /// The XOR of the terms of every row of the five tables.
+    /// The XOR of the terms of every row of the seven tables.
     fn digest_of_rows(&self, path: &Path) -> Vec<u8> {
         let connection = raw(path);
         let mut digest = vec![0u8; 32];
@@ -1226,6 +1543,8 @@ impl Reader {
             ("signed_prekeys", b"signed-prekey", "id", "0"),
             ("one_time_prekeys", b"one-time-prekey", "id", "0"),
             ("sessions", b"session", "address_id", "ifnull(generation, 0)"),
+            ("kem_prekeys", b"kem-prekey", "id", "0"),
+            ("kem_prekey_uses", b"kem-prekey-use", "use_key", "0"),
         ] {
             let mut statement =
                 connection.prepare(&format!("SELECT {id}, {version}, value FROM {table}")).unwrap();
@@ -1248,12 +1567,15 @@ impl Reader {
 #[test]
 fn the_format_is_as_documented() {
     let db = TempDb::new("format");
-    populated(db.path());
+    let carol_base_key = populated(db.path());
     let reader = Reader::new(db.path(), key(0xB0).as_bytes());
     let connection = raw(db.path());
     let application_id: i64 =
         connection.pragma_query_value(None, "application_id", |row| row.get(0)).unwrap();
     assert_eq!(application_id, i64::from(u32::from_be_bytes(*b"Sott")));
+    let user_version: i64 =
+        connection.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+    assert_eq!(user_version, 3);
     let journal: String =
         connection.pragma_query_value(None, "journal_mode", |row| row.get(0)).unwrap();
     assert_eq!(journal, "wal");
@@ -1334,6 +1656,34 @@ fn the_format_is_as_documented() {
         }
     }
 
+    // KEM prekeys: a sealed KemPreKeyRecord per row, row id u32be(id).
+    let mut statement = connection.prepare("SELECT id, value FROM kem_prekeys").unwrap();
+    let kem_rows: Vec<(u32, Vec<u8>)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    drop(statement);
+    let ids: Vec<u32> = kem_rows.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, [1, 11, 12], "alice's one-time KEM prekey 10 was consumed");
+    for (id, value) in kem_rows {
+        let prekey =
+            KemPreKey::from_record_bytes(&reader.open(b"kem-prekey", &id.to_be_bytes(), 0, &value))
+                .unwrap();
+        assert_eq!(u32::from(prekey.id()), id);
+        let kind = if id == 1 { KemPreKeyKind::LastResort } else { KemPreKeyKind::OneTime };
+        assert_eq!(prekey.kind(), kind);
+    }
+    // Carol's use of the last-resort KEM prekey: one row, keyed by the
+    // prekey id and the blinded base key, sealing an empty record.
+    let uses: Vec<(Vec<u8>, Vec<u8>)> = rows(db.path(), "kem_prekey_uses");
+    let use_key = reader.use_key(1, carol_base_key.as_bytes());
+    assert_eq!(use_key.len(), 36);
+    assert_eq!(uses.len(), 1);
+    assert_eq!(uses[0].0, use_key);
+    assert_eq!(uses[0].1.len(), 12 + 16);
+    assert!(reader.open(b"kem-prekey-use", &use_key, 0, &uses[0].1).is_empty());
+
     // No account id appears in the file.
     drop(store);
     drop(connection);
@@ -1341,6 +1691,9 @@ fn the_format_is_as_documented() {
     for needle in [&b"alice"[..], b"carol"] {
         assert!(!bytes.windows(needle.len()).any(|window| window == needle));
     }
+    // Nor does the base key of a recorded use.
+    let needle = carol_base_key.as_bytes();
+    assert!(!bytes.windows(needle.len()).any(|window| window == needle));
 
     // A value that authenticates but holds no valid record, under an open
     // store: a record error, which the traits report as
@@ -1393,7 +1746,9 @@ fn make_fixture() {
     );
     let signed = bob.generate_signed_prekey(1.into()).unwrap();
     let one_time = bob.generate_one_time_prekeys(1, 3).unwrap();
-    let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, one_time.first().copied());
+    let kem = bob.generate_last_resort_kem_prekey(1.into()).unwrap();
+    let bundle =
+        PreKeyBundle::new(bob.identity_key().unwrap(), signed, kem, one_time.first().copied());
     alice.process_bundle(&address("bob"), &bundle.to_bytes()).unwrap();
     let first = alice.encrypt(&address("bob"), b"hello Bob").unwrap();
     bob.decrypt(&address("alice"), &first).unwrap().commit().unwrap();
@@ -1495,4 +1850,195 @@ fn the_version_1_fixture_opens_migrates_and_decrypts_the_held_back_message() {
         bytes("carol_identity_key")
     );
     assert!(store.peer_identity(&address("alice")).unwrap().unwrap().verified);
+}
+
+const FIXTURE_V2_DB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sotto-v2.sqlite");
+const FIXTURE_V2_JSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sotto-v2.json");
+
+/// Writes the version 2 fixture: Bob's store after a conversation with
+/// Alice, one of whose messages is held back (stored in the JSON beside it,
+/// with Alice's session record so that the test can check a reply), and the
+/// store's write counter, which the migration to version 3 keeps.
+///
+/// It was run at commit 80e71df (schema version 2), from a worktree, with
+/// `cargo test --test sqlite_store -- --ignored --exact make_fixture_v2`.
+/// Bundles had no KEM prekey then: the bundle below follows today's API,
+/// the rest is as it ran.
+#[test]
+#[ignore = "writes tests/fixtures; run by hand with schema version 2"]
+fn make_fixture_v2() {
+    assert_eq!(SqliteStore::SCHEMA_VERSION, 2, "the fixture is made by version 2");
+    remove_database(Path::new(FIXTURE_V2_DB));
+    let storage_key = StorageKey::generate(&mut sotto::rng::os_rng());
+    let bob = SessionManager::new(
+        address("bob"),
+        SqliteStore::create(
+            FIXTURE_V2_DB,
+            &storage_key,
+            &IdentityKeyPair::generate(&mut sotto::rng::os_rng()),
+        )
+        .unwrap(),
+    );
+    let alice = SessionManager::new(
+        address("alice"),
+        InMemoryStore::new(IdentityKeyPair::generate(&mut sotto::rng::os_rng())),
+    );
+    let signed = bob.generate_signed_prekey(1.into()).unwrap();
+    let one_time = bob.generate_one_time_prekeys(1, 3).unwrap();
+    let kem = bob.generate_last_resort_kem_prekey(1.into()).unwrap();
+    let bundle =
+        PreKeyBundle::new(bob.identity_key().unwrap(), signed, kem, one_time.first().copied());
+    alice.process_bundle(&address("bob"), &bundle.to_bytes()).unwrap();
+    let first = alice.encrypt(&address("bob"), b"hello Bob").unwrap();
+    bob.decrypt(&address("alice"), &first).unwrap().commit().unwrap();
+    let reply = bob.encrypt(&address("alice"), b"hello Alice").unwrap();
+    alice.decrypt(&address("bob"), &reply).unwrap().commit().unwrap();
+    let held_back_text = "written by schema version 2, read after the migration";
+    let held_back = alice.encrypt(&address("bob"), held_back_text.as_bytes()).unwrap();
+    let delivered = alice.encrypt(&address("bob"), b"delivered").unwrap();
+    bob.decrypt(&address("alice"), &delivered).unwrap().commit().unwrap();
+    bob.trust_identity(&address("alice"), alice.identity_key().unwrap(), true).unwrap();
+    let carol = Address::new("carol", 2).unwrap();
+    let carol_key = IdentityKeyPair::generate(&mut sotto::rng::os_rng()).public();
+    bob.trust_identity(&carol, carol_key, false).unwrap();
+    let bob_identity_key = bob.identity_key().unwrap();
+    let write_counter = bob.store().write_counter().unwrap();
+    drop(bob);
+
+    let mut json = BTreeMap::new();
+    json.insert("comment", "tests/sqlite_store.rs make_fixture_v2, run at commit 80e71df: Bob's store (schema version 2) and what the migration test checks".to_string());
+    json.insert("schema_version", "2".to_string());
+    json.insert("storage_key", hex::encode(storage_key.as_bytes()));
+    json.insert("bob_identity_key", hex::encode(bob_identity_key.to_bytes()));
+    json.insert("alice_identity_key", hex::encode(alice.identity_key().unwrap().to_bytes()));
+    json.insert("carol_identity_key", hex::encode(carol_key.to_bytes()));
+    json.insert(
+        "alice_session_record",
+        hex::encode(&*alice.store().load_session(&address("bob")).unwrap().unwrap().to_bytes()),
+    );
+    json.insert("held_back_message", hex::encode(&held_back));
+    json.insert("held_back_plaintext", held_back_text.to_string());
+    json.insert("write_counter", write_counter.to_string());
+    std::fs::write(FIXTURE_V2_JSON, serde_json::to_string_pretty(&json).unwrap() + "\n").unwrap();
+    // Leave one self-contained file.
+    let connection = raw(Path::new(FIXTURE_V2_DB));
+    connection.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    connection.execute_batch("VACUUM").unwrap();
+}
+
+fn has_table(path: &Path, table: &str) -> bool {
+    raw(path)
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [table],
+            |row| row.get::<_, i64>(0),
+        )
+        .unwrap()
+        == 1
+}
+
+/// A store written by schema version 2 opens with this build: it migrates
+/// to version 3 (the two KEM prekey tables, empty, and nothing else
+/// written), every record it had loads, its conversation goes on, and it
+/// then stores, consumes and records KEM prekeys, also after a rekey.
+#[test]
+fn the_version_2_fixture_migrates_and_then_keeps_kem_prekeys() {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(FIXTURE_V2_JSON).unwrap()).unwrap();
+    let field = |name: &str| json[name].as_str().unwrap().to_string();
+    let bytes = |name: &str| hex::decode(field(name)).unwrap();
+    assert_eq!(field("schema_version"), "2");
+    let fixture = std::fs::read(FIXTURE_V2_DB).unwrap();
+    assert!(fixture.len() < 100 * 1024);
+    let db = TempDb::new("fixture-v2");
+    std::fs::write(db.path(), &fixture).unwrap();
+    let user_version = |path: &Path| -> i64 {
+        raw(path).pragma_query_value(None, "user_version", |row| row.get(0)).unwrap()
+    };
+    assert_eq!(user_version(db.path()), 2);
+    assert!(!has_table(db.path(), "kem_prekeys"));
+
+    let storage_key = StorageKey::try_from(bytes("storage_key").as_slice()).unwrap();
+    assert!(matches!(
+        SqliteStore::open(db.path(), &key(0)),
+        Err(SqliteStoreError::WrongStorageKey)
+    ));
+    assert_eq!(file_bytes(db.path()), fixture, "nothing migrated under a wrong key");
+    let store = SqliteStore::open(db.path(), &storage_key).unwrap();
+    assert_eq!(user_version(db.path()), 3);
+    assert!(has_table(db.path(), "kem_prekeys") && has_table(db.path(), "kem_prekey_uses"));
+    assert!(
+        rows(db.path(), "kem_prekeys").is_empty() && rows(db.path(), "kem_prekey_uses").is_empty()
+    );
+    let counter: u64 = field("write_counter").parse().unwrap();
+    assert_eq!(store.write_counter().unwrap(), counter, "the migration wrote no row");
+    // Version 2 rows are not legacy rows.
+    let carol = Address::new("carol", 2).unwrap();
+    assert_eq!(store.upgrade_legacy_rows(&[address("alice"), carol.clone()]).unwrap(), 0);
+
+    // Every record of the fixture loads.
+    let bob = SessionManager::with_rng(address("bob"), store, rng(60));
+    assert_eq!(bob.identity_key().unwrap().to_bytes().to_vec(), bytes("bob_identity_key"));
+    let alice_peer = bob.store().peer_identity(&address("alice")).unwrap().unwrap();
+    assert_eq!(alice_peer.key.to_bytes().to_vec(), bytes("alice_identity_key"));
+    assert!(alice_peer.verified);
+    let carol_peer = bob.store().peer_identity(&carol).unwrap().unwrap();
+    assert_eq!(carol_peer.key.to_bytes().to_vec(), bytes("carol_identity_key"));
+    assert!(!carol_peer.verified);
+    assert!(bob.store().signed_prekey(1.into()).unwrap().is_some());
+    assert!(bob.store().one_time_prekey(1.into()).unwrap().is_none(), "consumed by Alice");
+    assert!(bob.store().one_time_prekey(2.into()).unwrap().is_some());
+    assert!(bob.store().one_time_prekey(3.into()).unwrap().is_some());
+    assert_eq!(bob.store().kem_prekey_count().unwrap(), 0);
+
+    // The held-back message decrypts from the stored skipped key, once; the
+    // conversation goes on both ways.
+    let held_back = bytes("held_back_message");
+    let plaintext = bob.decrypt(&address("alice"), &held_back).unwrap().commit().unwrap();
+    assert_eq!(plaintext, field("held_back_plaintext").as_bytes());
+    assert!(is_duplicate(&bob.decrypt(&address("alice"), &held_back).unwrap_err()));
+    let mut alice = SessionRecord::from_bytes(&bytes("alice_session_record")).unwrap();
+    let reply = bob.encrypt(&address("alice"), b"after the migration").unwrap();
+    assert_eq!(alice.decrypt(&reply, &mut rng(1)).unwrap(), b"after the migration");
+    let next = alice.encrypt(b"and back").unwrap();
+    assert_eq!(bob.decrypt(&address("alice"), &next).unwrap().commit().unwrap(), b"and back");
+
+    // New peers start PQXDH sessions: Dave's consumes a one-time KEM
+    // prekey, Erin's records her use of the last-resort one.
+    let signed = bob.generate_signed_prekey(2.into()).unwrap();
+    let one_time_kem = bob.generate_kem_prekeys(20, 1).unwrap().remove(0);
+    let last_resort = bob.generate_last_resort_kem_prekey(21.into()).unwrap();
+    let identity_key = bob.identity_key().unwrap();
+    let dave = memory_device("dave", 61);
+    let bundle = PreKeyBundle::new(identity_key, signed.clone(), one_time_kem, None);
+    dave.process_bundle(&address("bob"), &bundle.to_bytes()).unwrap();
+    assert_eq!(receive(&bob, "dave", &dave.encrypt(&address("bob"), b"dave").unwrap()), b"dave");
+    assert!(bob.store().kem_prekey(20.into()).unwrap().is_none());
+    let erin = memory_device("erin", 62);
+    let bundle = PreKeyBundle::new(identity_key, signed, last_resort, None);
+    erin.process_bundle(&address("bob"), &bundle.to_bytes()).unwrap();
+    let first = erin.encrypt(&address("bob"), b"erin").unwrap();
+    assert_eq!(receive(&bob, "erin", &first), b"erin");
+    let erin_base_key = base_key_of(&first);
+    assert!(bob.store().last_resort_use_recorded(21.into(), &erin_base_key).unwrap());
+    let replay = new_session("frank")
+        .recording(LastResortUse { kem_prekey: 21.into(), base_key: erin_base_key });
+    let error = bob.store().commit(&[replay]).unwrap_err();
+    assert!(is_conflict_of(&error, "frank"), "{error:?}");
+
+    // A rekey re-seals the new tables with the rest.
+    bob.store().rekey(&key(0xE0)).unwrap();
+    drop(bob);
+    let store = SqliteStore::open(db.path(), &key(0xE0)).unwrap();
+    assert!(store.kem_prekey(21.into()).unwrap().is_some());
+    assert!(store.kem_prekey(20.into()).unwrap().is_none());
+    assert!(store.last_resort_use_recorded(21.into(), &erin_base_key).unwrap());
+    assert!(store.peer_identity(&address("alice")).unwrap().unwrap().verified);
+    assert_eq!(
+        store.peer_identity(&carol).unwrap().unwrap().key.to_bytes().to_vec(),
+        bytes("carol_identity_key")
+    );
+    for account in ["alice", "dave", "erin"] {
+        assert!(store.load_session(&address(account)).unwrap().is_some(), "{account}");
+    }
 }

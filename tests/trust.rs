@@ -23,7 +23,7 @@ use prost::Message as _;
 use sotto::keys::PreKeyBundle;
 use sotto::protocol::{MAX_PLAINTEXT_LEN, MAX_PREVIOUS_SESSIONS, MAX_RETIRED_BASE_KEYS};
 use sotto::ratchet::RatchetError;
-use sotto::session::{Address, SessionError};
+use sotto::session::{Address, ClassicalSessions, SessionError};
 use sotto::store::{IdentityStore, PeerIdentity};
 
 /// Decrypts `message` at `to` and expects a refusal that changes nothing.
@@ -111,26 +111,50 @@ fn a_replayed_first_message_of_a_dropped_session_is_a_duplicate() {
     assert!(is_duplicate(&error), "{error:?}");
 }
 
-/// Finding 4, the window that remains: only the last MAX_RETIRED_BASE_KEYS
-/// dropped sessions are remembered.
+/// Finding 4, the window that remained: only the last MAX_RETIRED_BASE_KEYS
+/// dropped sessions are remembered. A PQXDH first message that used the
+/// last-resort KEM prekey is remembered for as long as that prekey is kept,
+/// which closes the window; it stays open for classical sessions (opt-in)
+/// and once the last-resort KEM prekey is rotated away.
 #[test]
-fn the_retired_base_keys_are_bounded() {
-    let alice = manager("alice", 9);
-    let bob = manager("bob", 10);
-    // One signed prekey throughout: rotating it would end the window too.
-    let bundle = bundle(&bob, 1, None);
-    let mut firsts = Vec::new();
-    for n in 0..(MAX_PREVIOUS_SESSIONS + 1 + MAX_RETIRED_BASE_KEYS + 1) {
-        alice.process_bundle(bob.address(), &bundle).unwrap();
-        let message = alice.encrypt(bob.address(), format!("session {n}").as_bytes()).unwrap();
-        deliver(&bob, alice.address(), &message, format!("session {n}").as_bytes());
-        firsts.push(message);
-    }
-    // The newest dropped one is remembered; the oldest is past the bound:
-    // its replay starts a session again (and shows its plaintext again).
-    let newest_dropped = &firsts[firsts.len() - 1 - MAX_PREVIOUS_SESSIONS - 1];
-    assert!(is_duplicate(&refused(&bob, alice.address(), newest_dropped)));
-    let replayed = bob.decrypt(alice.address(), &firsts[0]).unwrap();
+fn the_retired_base_keys_are_bounded_and_last_resort_uses_close_the_window() {
+    let sessions = MAX_PREVIOUS_SESSIONS + 1 + MAX_RETIRED_BASE_KEYS + 1;
+    let firsts = |alice: &Manager, bob: &Manager, bundle: &[u8]| {
+        (0..sessions)
+            .map(|n| {
+                alice.process_bundle(bob.address(), bundle).unwrap();
+                let text = format!("session {n}");
+                let message = alice.encrypt(bob.address(), text.as_bytes()).unwrap();
+                deliver(bob, alice.address(), &message, text.as_bytes());
+                message
+            })
+            .collect::<Vec<_>>()
+    };
+    let newest_dropped = sessions - 1 - MAX_PREVIOUS_SESSIONS - 1;
+
+    // PQXDH with the last-resort KEM prekey (one signed prekey throughout:
+    // rotating it would end the window too): every replay is refused.
+    let (alice, bob) = (manager("alice", 9), manager("bob", 10));
+    let pq = firsts(&alice, &bob, &bundle(&bob, 1, None));
+    assert!(is_duplicate(&refused(&bob, alice.address(), &pq[newest_dropped])));
+    assert!(is_duplicate(&refused(&bob, alice.address(), &pq[0])));
+    // Rotated away, the last-resort KEM prekey takes its record with it: the
+    // replay then names a KEM prekey Bob no longer has.
+    sotto::store::KemPreKeyStore::remove_kem_prekey(bob.store(), 1.into()).unwrap();
+    assert!(matches!(
+        refused(&bob, alice.address(), &pq[0]),
+        SessionError::UnknownKemPreKey { .. }
+    ));
+
+    // Classical X3DH: the oldest is past the bound, and its replay starts a
+    // session again (and shows its plaintext again).
+    let allow = |manager: Manager| manager.with_classical_sessions(ClassicalSessions::Allow);
+    let (alice, bob) = (allow(manager("alice", 11)), allow(manager("bob", 12)));
+    let signed = bob.generate_signed_prekey(1.into()).unwrap();
+    let classical = PreKeyBundle::classical(bob.identity_key().unwrap(), signed, None).to_bytes();
+    let x3dh = firsts(&alice, &bob, &classical);
+    assert!(is_duplicate(&refused(&bob, alice.address(), &x3dh[newest_dropped])));
+    let replayed = bob.decrypt(alice.address(), &x3dh[0]).unwrap();
     assert_eq!(replayed.plaintext(), b"session 0");
 }
 

@@ -24,7 +24,8 @@
 //! # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
 //! # let alice = SessionManager::new(a.clone(), InMemoryStore::new(IdentityKeyPair::generate(&mut rng)));
 //! # let bob = SessionManager::new(b.clone(), InMemoryStore::new(IdentityKeyPair::generate(&mut rng)));
-//! # let bundle = PreKeyBundle::new(bob.identity_key()?, bob.generate_signed_prekey(1.into())?, None);
+//! # let kem = bob.generate_last_resort_kem_prekey(1.into())?;
+//! # let bundle = PreKeyBundle::new(bob.identity_key()?, bob.generate_signed_prekey(1.into())?, kem, None);
 //! # alice.process_bundle(&b, &bundle.to_bytes())?;
 //! # bob.decrypt(&a, &alice.encrypt(&b, b"hi")?)?.commit()?;
 //! // Alice and Bob have a DM session; the call's signalling named a call id.

@@ -1,30 +1,38 @@
-//! Keys: identity keys, signed and one-time prekeys, and prekey bundles.
+//! Keys: identity keys, signed, one-time and KEM prekeys, and prekey
+//! bundles.
 //!
 //! A device has one Ed25519 [`IdentityKeyPair`], a current
-//! [`SignedPreKey`] and a stock of [`OneTimePreKey`]s. It uploads their
-//! public halves to its server, which hands them out as [`PreKeyBundle`]s;
-//! a bundle must be [verified](PreKeyBundle::verify) before it can start a
-//! session (X3DH, [`crate::x3dh`]).
+//! [`SignedPreKey`], a last-resort [`KemPreKey`] and stocks of one-time
+//! [`OneTimePreKey`]s and one-time KEM prekeys (ML-KEM-1024). It uploads
+//! their public halves to its server, which hands them out as
+//! [`PreKeyBundle`]s; a bundle must be [verified](PreKeyBundle::verify)
+//! before it can start a session (PQXDH, [`crate::x3dh`]).
 //!
 //! ```
-//! use sotto::keys::{IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
+//! use sotto::keys::{
+//!     IdentityKeyPair, KemPreKey, KemPreKeyKind, OneTimePreKey, PreKeyBundle, SignedPreKey,
+//! };
 //!
 //! let mut rng = sotto::rng::os_rng();
 //! let identity = IdentityKeyPair::generate(&mut rng);
 //! let signed = SignedPreKey::generate(1.into(), &identity, &mut rng);
+//! let kem = KemPreKey::generate(1.into(), KemPreKeyKind::LastResort, &identity, &mut rng);
 //! let one_time = OneTimePreKey::generate(7.into(), &mut rng);
 //!
 //! // What the server hands out, as bytes, and what a peer makes of them.
-//! let bundle = PreKeyBundle::new(identity.public(), signed.public(), Some(one_time.public()));
+//! let bundle =
+//!     PreKeyBundle::new(identity.public(), signed.public(), kem.public(), Some(one_time.public()));
 //! let parsed = PreKeyBundle::from_bytes(&bundle.to_bytes())?;
 //! let verified = parsed.verify()?;
 //! assert_eq!(verified.identity_key(), identity.public());
+//! assert!(verified.kem_prekey().is_some());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod bundle;
 mod dh;
 mod identity;
+mod kem;
 mod prekey;
 
 pub use bundle::{BundleError, PreKeyBundle, VerifiedBundle};
@@ -33,6 +41,10 @@ pub use dh::DhPublicKey;
 pub(crate) use dh::test_count;
 pub(crate) use dh::{DhKeyPair, DhSeed, SeedSource, diffie_hellman};
 pub use identity::{IDENTITY_KEY_LEN, IdentityKey, IdentityKeyPair};
+pub use kem::{
+    KEM_CIPHERTEXT_LEN, KEM_ENCODED_KEY_LEN, KemPreKey, KemPreKeyId, KemPreKeyKind,
+    KemPreKeyPublic, KemPublicKey,
+};
 pub use prekey::{
     OneTimePreKey, OneTimePreKeyId, OneTimePreKeyPublic, SignedPreKey, SignedPreKeyId,
     SignedPreKeyPublic,
@@ -63,4 +75,8 @@ pub enum KeyError {
     /// forms, and two trust records or safety numbers.
     #[error("the key is not in its canonical encoding")]
     NonCanonical,
+    /// A KEM key is not an ML-KEM-1024 encapsulation key: another type byte
+    /// in `EncodeKEM`, or a coefficient not reduced modulo q (FIPS 203 §7.2).
+    #[error("the key is not a valid ML-KEM-1024 encapsulation key")]
+    InvalidKemKey,
 }

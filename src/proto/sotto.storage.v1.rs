@@ -76,6 +76,11 @@ pub struct SessionState {
     /// concatenated (32 bytes each, at most 64 keys).
     #[prost(bytes = "vec", tag = "15")]
     pub retired_ratchet_keys: ::prost::alloc::vec::Vec<u8>,
+    /// KEM_BINDING, SHA-256(EncodeKEM(PQPK_B)) (32 bytes), for a session PQXDH
+    /// made: it ends the associated data. Empty for a classical X3DH session
+    /// (and for every session stored before PQXDH).
+    #[prost(bytes = "vec", tag = "16")]
+    pub kem_binding: ::prost::alloc::vec::Vec<u8>,
 }
 /// One receiving chain.
 #[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
@@ -109,7 +114,7 @@ pub struct SkippedKey {
 }
 /// What the initiator repeats in each message until the responder answers.
 #[derive(zeroize::Zeroize)]
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 #[prost(skip_debug)]
 pub struct PendingPreKey {
     /// The responder's signed prekey id used in X3DH.
@@ -118,6 +123,14 @@ pub struct PendingPreKey {
     /// The responder's one-time prekey id used in X3DH, if any.
     #[prost(uint32, optional, tag = "2")]
     pub one_time_prekey_id: ::core::option::Option<u32>,
+    /// PQXDH: the responder's KEM prekey id, present exactly when
+    /// kem_ciphertext is.
+    #[prost(uint32, optional, tag = "3")]
+    pub kem_prekey_id: ::core::option::Option<u32>,
+    /// PQXDH: the KEM ciphertext CT (1568 bytes), repeated in every first
+    /// message until the responder answers.
+    #[prost(bytes = "vec", tag = "4")]
+    pub kem_ciphertext: ::prost::alloc::vec::Vec<u8>,
 }
 /// This device's identity key pair.
 #[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
@@ -164,6 +177,29 @@ pub struct OneTimePreKeyRecord {
     /// The X25519 private key (32 bytes, secret).
     #[prost(bytes = "vec", tag = "3")]
     pub private_key: ::prost::alloc::vec::Vec<u8>,
+}
+/// A KEM prekey with its secret.
+#[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[prost(skip_debug)]
+pub struct KemPreKeyRecord {
+    /// The record format version; 1 for this format.
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    /// The KEM prekey's id.
+    #[prost(uint32, tag = "2")]
+    pub id: u32,
+    /// Whether this is the last-resort KEM prekey (kept until rotated, and
+    /// recorded with each base key that used it) rather than a one-time one.
+    #[prost(bool, tag = "3")]
+    pub last_resort: bool,
+    /// The ML-KEM-1024 decapsulation key, FIPS 203 format (3168 bytes, secret):
+    /// it contains the encapsulation key and its hash.
+    #[prost(bytes = "vec", tag = "4")]
+    pub private_key: ::prost::alloc::vec::Vec<u8>,
+    /// The signature of docs/PROTOCOL.md §1 (64 bytes).
+    #[prost(bytes = "vec", tag = "5")]
+    pub signature: ::prost::alloc::vec::Vec<u8>,
 }
 /// What this device knows of a peer's identity.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

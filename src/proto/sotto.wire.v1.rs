@@ -47,7 +47,8 @@ pub struct RatchetMessage {
     #[prost(bytes = "vec", tag = "2")]
     pub ciphertext: ::prost::alloc::vec::Vec<u8>,
 }
-/// A message that also starts a session (X3DH, initiator to responder).
+/// A message that also starts a session (PQXDH or X3DH, initiator to
+/// responder).
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PreKeyMessage {
     /// The initiator's identity key (Ed25519 public key, 32 bytes).
@@ -66,6 +67,14 @@ pub struct PreKeyMessage {
     /// The first ratchet message(s) of the session.
     #[prost(message, optional, tag = "5")]
     pub message: ::core::option::Option<RatchetMessage>,
+    /// PQXDH: the id of the responder's KEM prekey the initiator encapsulated
+    /// to (a u32). Present exactly when kem_ciphertext is; both are absent in
+    /// a classical X3DH first message.
+    #[prost(uint64, optional, tag = "6")]
+    pub kem_prekey_id: ::core::option::Option<u64>,
+    /// PQXDH: the ML-KEM-1024 ciphertext CT (1568 bytes).
+    #[prost(bytes = "vec", tag = "7")]
+    pub kem_ciphertext: ::prost::alloc::vec::Vec<u8>,
 }
 /// What a server hands out so that anyone can start a session with a device.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -90,6 +99,26 @@ pub struct PreKeyBundle {
     /// One of the device's one-time prekeys, when the server has one left.
     #[prost(message, optional, tag = "6")]
     pub one_time_prekey: ::core::option::Option<OneTimePreKey>,
+    /// One of the device's one-time KEM prekeys, when the server has one left,
+    /// else its last-resort KEM prekey. A bundle without one can start only a
+    /// classical session, which receivers refuse unless the app opted in.
+    #[prost(message, optional, tag = "7")]
+    pub kem_prekey: ::core::option::Option<KemPreKey>,
+}
+/// A KEM prekey's public half, signed (docs/PROTOCOL.md §1).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct KemPreKey {
+    /// The KEM prekey's id (a u32; KEM prekeys have ids of their own).
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// EncodeKEM(PQPK): 0x01 (ML-KEM-1024) followed by the 1568-byte
+    /// encapsulation key, 1569 bytes.
+    #[prost(bytes = "vec", tag = "2")]
+    pub key: ::prost::alloc::vec::Vec<u8>,
+    /// Ed25519 signature by identity_key (64 bytes) over
+    /// "Sotto KEM prekey v1" ‖ id (u32, big-endian) ‖ key.
+    #[prost(bytes = "vec", tag = "3")]
+    pub signature: ::prost::alloc::vec::Vec<u8>,
 }
 /// A one-time prekey's public half.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

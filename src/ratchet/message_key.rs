@@ -56,7 +56,7 @@ impl MessageKey {
         header: &[u8],
     ) -> Result<Vec<u8>, RatchetError> {
         let (cipher, nonce) = self.cipher();
-        let aad = [ad.0.as_slice(), header].concat();
+        let aad = [ad.as_bytes(), header].concat();
         // ChaCha20-Poly1305 refuses only plaintexts over 256 GiB.
         cipher.encrypt(&nonce.into(), Payload { msg: plaintext, aad: &aad }).map_err(|_| {
             RatchetError::PlaintextTooLarge { max: MAX_PLAINTEXT_LEN, found: plaintext.len() }
@@ -70,7 +70,7 @@ impl MessageKey {
         header: &[u8],
     ) -> Result<Vec<u8>, RatchetError> {
         let (cipher, nonce) = self.cipher();
-        let aad = [ad.0.as_slice(), header].concat();
+        let aad = [ad.as_bytes(), header].concat();
         cipher
             .decrypt(&nonce.into(), Payload { msg: ciphertext, aad: &aad })
             .map_err(|_| RatchetError::AuthenticationFailed)

@@ -20,6 +20,7 @@ fn pair() -> Pair {
     let ad = AssociatedData::new(
         &IdentityKeyPair::generate(&mut rng).public(),
         &IdentityKeyPair::generate(&mut rng).public(),
+        Some(&[9; 32]),
     );
     let signed_prekey = DhKeyPair::generate(&mut rng);
     let shared = || SharedKey(Zeroizing::new([7; 32]));

@@ -1,13 +1,12 @@
 //! Committing decrypted messages: one at a time ([`Decrypted`],
 //! [`PendingCommit`]) or many in one store transaction ([`DecryptBatch`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rand_core::CryptoRng;
 
-use super::manager::Change;
+use super::manager::{Change, Consumed};
 use super::{Address, SessionError, SessionManager, SessionRecord};
-use crate::keys::OneTimePreKeyId;
 use crate::store::{ProtocolStore, StoreCommit, StoreError};
 
 /// A decrypted message whose session state is not yet stored.
@@ -130,7 +129,8 @@ impl<S: ProtocolStore> core::fmt::Debug for Decrypted<'_, S> {
 /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
 /// # let alice = SessionManager::new(a.clone(), InMemoryStore::new(IdentityKeyPair::generate(&mut rng)));
 /// # let bob = SessionManager::new(b.clone(), InMemoryStore::new(IdentityKeyPair::generate(&mut rng)));
-/// # let bundle = PreKeyBundle::new(bob.identity_key()?, bob.generate_signed_prekey(1.into())?, None);
+/// # let kem = bob.generate_last_resort_kem_prekey(1.into())?;
+/// # let bundle = PreKeyBundle::new(bob.identity_key()?, bob.generate_signed_prekey(1.into())?, kem, None);
 /// # alice.process_bundle(&b, &bundle.to_bytes())?;
 /// let queued: Vec<Vec<u8>> =
 ///     (0..100).map(|n| alice.encrypt(&b, format!("message {n}").as_bytes())).collect::<Result<_, _>>()?;
@@ -159,7 +159,7 @@ pub struct PendingBatch {
     /// Per address: the generation loaded first, and the change so far.
     changes: HashMap<Address, (Option<u64>, Change)>,
     /// One-time prekeys the batch's first messages consume.
-    consumed: HashSet<OneTimePreKeyId>,
+    consumed: Consumed,
     decrypted: usize,
 }
 
@@ -193,9 +193,8 @@ impl PendingBatch {
             self.changes.insert(address.clone(), (expected, Change::new(loaded, None)));
         }
         let (_, change) = self.changes.get_mut(address).ok_or(SessionError::NoSession)?;
-        let before = change.consumed.len();
         let plaintext = manager.decrypt_into(address, change, message, Some(&self.consumed))?;
-        self.consumed.extend(change.consumed.get(before..).unwrap_or_default().iter().copied());
+        self.consumed.extend(change);
         change.decrypted += 1;
         self.decrypted += 1;
         Ok(plaintext)

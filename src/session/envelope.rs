@@ -4,9 +4,10 @@
 use prost::Message;
 
 use super::SessionError;
-use crate::keys::{DhPublicKey, IdentityKey, OneTimePreKeyId, SignedPreKeyId};
+use crate::keys::{DhPublicKey, IdentityKey, KEM_CIPHERTEXT_LEN, OneTimePreKeyId, SignedPreKeyId};
 use crate::proto::wire;
 use crate::protocol::{MAX_CIPHERTEXT_LEN, MAX_ENVELOPE_LEN, MIN_CIPHERTEXT_LEN, WIRE_VERSION};
+use crate::x3dh::KemFields;
 
 pub(crate) struct RatchetMessage {
     pub(crate) header: Vec<u8>,
@@ -18,6 +19,8 @@ pub(crate) struct PreKeyMessage {
     pub(crate) base_key: DhPublicKey,
     pub(crate) signed_prekey_id: SignedPreKeyId,
     pub(crate) one_time_prekey_id: Option<OneTimePreKeyId>,
+    /// PQXDH's KEM prekey id and ciphertext; none for X3DH.
+    pub(crate) kem: Option<KemFields>,
     pub(crate) message: RatchetMessage,
 }
 
@@ -88,11 +91,30 @@ impl Envelope {
                     .one_time_prekey_id
                     .map(|id| wide_u32(id, "prekey id above 2^32 - 1"))
                     .transpose()?;
+                let kem = match (prekey.kem_prekey_id, prekey.kem_ciphertext.as_slice()) {
+                    (None, []) => None,
+                    (Some(id), ciphertext) => {
+                        let ciphertext: [u8; KEM_CIPHERTEXT_LEN] =
+                            ciphertext.try_into().map_err(|_| SessionError::MalformedMessage {
+                                reason: "KEM ciphertext of another length than 1568 bytes",
+                            })?;
+                        Some(KemFields {
+                            prekey_id: wide_u32(id, "prekey id above 2^32 - 1")?.into(),
+                            ciphertext: Box::new(ciphertext),
+                        })
+                    }
+                    (None, _) => {
+                        return Err(SessionError::MalformedMessage {
+                            reason: "a KEM ciphertext without a KEM prekey id",
+                        });
+                    }
+                };
                 Ok(Self::PreKey(Box::new(PreKeyMessage {
                     identity_key,
                     base_key,
                     signed_prekey_id: signed_prekey_id.into(),
                     one_time_prekey_id: one_time_prekey_id.map(Into::into),
+                    kem,
                     message: RatchetMessage::from_wire(message)?,
                 })))
             }
@@ -109,6 +131,12 @@ impl Envelope {
                 signed_prekey_id: u32::from(prekey.signed_prekey_id).into(),
                 one_time_prekey_id: prekey.one_time_prekey_id.map(|id| u32::from(id).into()),
                 message: Some(prekey.message.to_wire()),
+                kem_prekey_id: prekey.kem.as_ref().map(|kem| u32::from(kem.prekey_id).into()),
+                kem_ciphertext: prekey
+                    .kem
+                    .as_ref()
+                    .map(|kem| kem.ciphertext.to_vec())
+                    .unwrap_or_default(),
             }),
         };
         wire::Envelope { version: WIRE_VERSION.into(), content: Some(content) }.encode_to_vec()

@@ -1,6 +1,6 @@
 //! The errors of the session layer.
 
-use crate::keys::{BundleError, IdentityKey, OneTimePreKeyId, SignedPreKeyId};
+use crate::keys::{BundleError, IdentityKey, KemPreKeyId, OneTimePreKeyId, SignedPreKeyId};
 use crate::ratchet::RatchetError;
 use crate::store::StoreError;
 use crate::x3dh::X3dhError;
@@ -96,6 +96,25 @@ pub enum SessionError {
     UnknownOneTimePreKey {
         /// The id it named.
         id: OneTimePreKeyId,
+    },
+    /// A first message names a KEM prekey this device does not have (never
+    /// made, already used, or rotated away).
+    #[error("no KEM prekey with id {id}")]
+    UnknownKemPreKey {
+        /// The id it named.
+        id: KemPreKeyId,
+    },
+    /// A bundle without a KEM prekey, or a first message without a KEM
+    /// ciphertext, would make a classical (X3DH) session, and the manager
+    /// refuses them ([`ClassicalSessions::Refuse`], the default): nothing
+    /// was stored. Either the peer's device publishes no KEM prekeys, or
+    /// something between stripped them.
+    ///
+    /// [`ClassicalSessions::Refuse`]: super::ClassicalSessions::Refuse
+    #[error("{address} offers only a classical (not post-quantum) session, which is refused")]
+    ClassicalSessionRefused {
+        /// The peer.
+        address: Address,
     },
     /// The prekey bundle was refused.
     #[error(transparent)]

@@ -7,19 +7,22 @@ use rand_core::CryptoRng;
 
 use super::commit::{DecryptBatch, Decrypted, PendingBatch, PendingCommit};
 use super::envelope::{Envelope, PreKeyMessage, RatchetMessage};
-use super::record::{PendingPreKey, SessionState};
+use super::record::{Handshake, PendingPreKey, SessionState};
 use super::{Address, SessionError, SessionRecord};
 use crate::call::{CallError, CallId, CallOffer, OneToOneCall, OutgoingCall};
 use crate::keys::{
-    DhPublicKey, DhSeed, IdentityKey, IdentityKeyPair, OneTimePreKey, OneTimePreKeyPublic,
-    PreKeyBundle, SeedSource, SignedPreKey, SignedPreKeyId, SignedPreKeyPublic,
+    DhPublicKey, DhSeed, IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, KemPreKeyKind,
+    KemPreKeyPublic, OneTimePreKey, OneTimePreKeyId, OneTimePreKeyPublic, PreKeyBundle, SeedSource,
+    SignedPreKey, SignedPreKeyId, SignedPreKeyPublic,
 };
 use crate::locks::{AddressLocks, Reentrant};
 use crate::media::CipherSuite;
 use crate::protocol::{MAX_ACCEPTED_CALL_OFFERS, MAX_COMMIT_ATTEMPTS};
 use crate::ratchet::{DoubleRatchet, Header, RatchetError};
 use crate::rng::{OsRng, os_rng};
-use crate::store::{PeerIdentity, PeerIdentityWrite, ProtocolStore, StoreCommit, StoreError};
+use crate::store::{
+    LastResortUse, PeerIdentity, PeerIdentityWrite, ProtocolStore, StoreCommit, StoreError,
+};
 use crate::verify::SafetyNumber;
 use crate::x3dh;
 
@@ -36,8 +39,29 @@ pub struct SessionManager<S, R = OsRng> {
     store: S,
     rng: Mutex<R>,
     locks: AddressLocks,
+    classical: ClassicalSessions,
     /// The caller ephemeral keys of the call offers accepted, oldest first.
     accepted_offers: Mutex<RecentKeys>,
+}
+
+/// Whether a manager starts and accepts classical (X3DH) sessions, without a
+/// post-quantum KEM.
+///
+/// [`Refuse`](Self::Refuse) is the default: a bundle without a KEM prekey,
+/// or a first message without a KEM ciphertext, is refused with
+/// [`SessionError::ClassicalSessionRefused`], so that a server cannot
+/// silently downgrade a session to one a future quantum computer could read
+/// from recorded traffic. Sessions already stored keep working either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClassicalSessions {
+    /// Every new session is PQXDH (the default).
+    #[default]
+    Refuse,
+    /// New sessions may also be classical X3DH, with peers that publish no
+    /// KEM prekeys: an opt-in the app names, and should show the user
+    /// ([`SessionManager::session_handshake`]).
+    Allow,
 }
 
 /// A bounded set that forgets its oldest entries.
@@ -126,8 +150,22 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             store,
             rng: Mutex::new(rng),
             locks: AddressLocks::default(),
+            classical: ClassicalSessions::default(),
             accepted_offers: Mutex::default(),
         }
+    }
+
+    /// The same manager, starting and accepting classical sessions as
+    /// `policy` says (by default it refuses them).
+    #[must_use]
+    pub fn with_classical_sessions(mut self, policy: ClassicalSessions) -> Self {
+        self.classical = policy;
+        self
+    }
+
+    /// Whether this manager starts and accepts classical sessions.
+    pub fn classical_sessions(&self) -> ClassicalSessions {
+        self.classical
     }
 
     /// The store.
@@ -200,6 +238,64 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
                 Ok(prekey.public())
             })
             .collect()
+    }
+
+    /// Makes `count` one-time KEM prekeys (ML-KEM-1024) with ids `first_id`,
+    /// `first_id + 1`, … (wrapping), signs and stores them, and returns
+    /// their public halves for upload. Each is used for at most one session
+    /// and removed when that session commits.
+    ///
+    /// # Errors
+    /// [`SessionError::NoLocalIdentity`] or a store error; the prekeys
+    /// stored before it stay (upload none of them, and generate again with
+    /// the same ids).
+    pub fn generate_kem_prekeys(
+        &self,
+        first_id: u32,
+        count: u32,
+    ) -> Result<Vec<KemPreKeyPublic>, SessionError> {
+        let identity = self.local_identity()?;
+        (0..count)
+            .map(|offset| {
+                let id = first_id.wrapping_add(offset).into();
+                let prekey = self.with_rng_locked(|rng| {
+                    KemPreKey::generate(id, KemPreKeyKind::OneTime, &identity, rng)
+                });
+                self.store.save_kem_prekey(&prekey)?;
+                Ok(prekey.public())
+            })
+            .collect()
+    }
+
+    /// Makes the last-resort KEM prekey with `id`, signs and stores it, and
+    /// returns its public half for upload: the server hands it out when no
+    /// one-time KEM prekey is left. Rotate it as the signed prekey is
+    /// rotated: upload a new one, and after a grace period for messages in
+    /// flight remove the old one (`KemPreKeyStore::remove_kem_prekey`),
+    /// which also forgets the base keys it was used with.
+    ///
+    /// # Errors
+    /// [`SessionError::NoLocalIdentity`] or a store error.
+    pub fn generate_last_resort_kem_prekey(
+        &self,
+        id: KemPreKeyId,
+    ) -> Result<KemPreKeyPublic, SessionError> {
+        let identity = self.local_identity()?;
+        let prekey = self.with_rng_locked(|rng| {
+            KemPreKey::generate(id, KemPreKeyKind::LastResort, &identity, rng)
+        });
+        self.store.save_kem_prekey(&prekey)?;
+        Ok(prekey.public())
+    }
+
+    /// Which key agreement made the current session with `address`, if
+    /// there is one: for the app to show whether a conversation is
+    /// post-quantum.
+    ///
+    /// # Errors
+    /// A store error.
+    pub fn session_handshake(&self, address: &Address) -> Result<Option<Handshake>, SessionError> {
+        Ok(self.store.load_session(address)?.and_then(|record| record.handshake()))
     }
 
     /// The identity recorded for `address`, which its sessions must have.
@@ -288,10 +384,25 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
     /// is stored.
     pub fn process_bundle(&self, address: &Address, bundle: &[u8]) -> Result<(), SessionError> {
         let bundle = PreKeyBundle::from_bytes(bundle)?.verify()?;
+        let post_quantum = bundle.kem_prekey().is_some();
+        if !post_quantum && self.classical == ClassicalSessions::Refuse {
+            return Err(SessionError::ClassicalSessionRefused { address: address.clone() });
+        }
         let local = self.local_identity()?;
-        let (ephemeral, ratchet_seed) =
-            self.with_rng_locked(|rng| (DhSeed::generate(rng), DhSeed::generate(rng)));
-        let initiated = x3dh::initiate(&local, &bundle, &ephemeral)?;
+        // EK_A, the first ratchet key, then (PQXDH) the encapsulation's m.
+        let (ephemeral, ratchet_seed, kem_randomness) = self.with_rng_locked(|rng| {
+            let ephemeral = DhSeed::generate(rng);
+            let ratchet_seed = DhSeed::generate(rng);
+            let kem_randomness = post_quantum.then(|| {
+                let mut m = zeroize::Zeroizing::new([0u8; 32]);
+                rng.fill_bytes(m.as_mut());
+                m
+            });
+            (ephemeral, ratchet_seed, kem_randomness)
+        });
+        let initiated = x3dh::initiate(&local, &bundle, &ephemeral, kem_randomness.as_ref())?;
+        let (kem, kem_binding) =
+            initiated.kem.map_or((None, None), |(kem, binding)| (Some(kem), Some(binding)));
         let ratchet = DoubleRatchet::initiator(
             initiated.shared_key,
             &initiated.signed_prekey,
@@ -306,7 +417,9 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             pending_prekey: Some(PendingPreKey {
                 signed_prekey_id: initiated.signed_prekey_id,
                 one_time_prekey_id: initiated.one_time_prekey_id,
+                kem,
             }),
+            kem_binding,
         };
         self.update(address, |loaded, recorded| {
             let peer_identity =
@@ -402,7 +515,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         address: &Address,
         change: &mut Change,
         message: &[u8],
-        consumed: Option<&HashSet<crate::keys::OneTimePreKeyId>>,
+        consumed: Option<&Consumed>,
     ) -> Result<Vec<u8>, SessionError> {
         let mut seeds = self.seeds();
         match Envelope::parse(message)? {
@@ -443,7 +556,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
         change: &mut Change,
         prekey: &PreKeyMessage,
         seeds: &mut LockedSeeds<'_, R>,
-        consumed: Option<&HashSet<crate::keys::OneTimePreKeyId>>,
+        consumed: Option<&Consumed>,
     ) -> Result<Vec<u8>, SessionError> {
         let repeated = match change.record.as_ref() {
             Some(record) => record.is_repeated_first_message(prekey)?,
@@ -491,6 +604,9 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
                 first_use(address, recorded, change.record.as_ref(), prekey.identity_key)?
             }
         };
+        if prekey.kem.is_none() && self.classical == ClassicalSessions::Refuse {
+            return Err(SessionError::ClassicalSessionRefused { address: address.clone() });
+        }
         let local = self.local_identity()?;
         let signed = self
             .store
@@ -498,7 +614,7 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             .ok_or(SessionError::UnknownSignedPreKey { id: prekey.signed_prekey_id })?;
         let one_time = match prekey.one_time_prekey_id {
             Some(id)
-                if consumed.is_some_and(|ids| ids.contains(&id))
+                if consumed.is_some_and(|earlier| earlier.one_time.contains(&id))
                     || change.consumed.contains(&id) =>
             {
                 return Err(SessionError::UnknownOneTimePreKey { id });
@@ -508,10 +624,19 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             ),
             None => None,
         };
+        let kem_prekey = match &prekey.kem {
+            Some(kem) => Some(self.kem_prekey_for(prekey, kem.prekey_id, change, consumed)?),
+            None => None,
+        };
+        let kem = kem_prekey
+            .as_ref()
+            .zip(prekey.kem.as_ref())
+            .map(|(kem_prekey, fields)| (kem_prekey, &*fields.ciphertext));
         let (shared_key, ad) = x3dh::respond(
             &local,
             &signed,
             one_time.as_ref(),
+            kem,
             &prekey.identity_key,
             &prekey.base_key,
         )?;
@@ -524,13 +649,55 @@ impl<S: ProtocolStore, R: CryptoRng> SessionManager<S, R> {
             initiator: false,
             base_key: prekey.base_key,
             pending_prekey: None,
+            kem_binding: kem_prekey.as_ref().map(KemPreKey::binding),
         });
         if peer_identity.is_some() {
             change.peer_identity = peer_identity;
         }
         change.consumed.extend(prekey.one_time_prekey_id);
+        match kem_prekey.as_ref().map(|kem_prekey| (kem_prekey.id(), kem_prekey.kind())) {
+            Some((id, KemPreKeyKind::OneTime)) => change.consumed_kem.push(id),
+            Some((id, KemPreKeyKind::LastResort)) => change
+                .last_resort_uses
+                .push(LastResortUse { kem_prekey: id, base_key: prekey.base_key }),
+            None => {}
+        }
         change.started_session = true;
         Ok(plaintext)
+    }
+
+    /// The KEM prekey `id` a first message names, if it may still start a
+    /// session: a one-time one not consumed yet (by this change or an
+    /// earlier one of its batch), a last-resort one whose use with this base
+    /// key is not recorded.
+    ///
+    /// # Errors
+    /// [`SessionError::UnknownKemPreKey`] for one not stored or consumed,
+    /// [`RatchetError::DuplicateMessage`] for a recorded last-resort use (a
+    /// replayed first message).
+    fn kem_prekey_for(
+        &self,
+        prekey: &PreKeyMessage,
+        id: KemPreKeyId,
+        change: &Change,
+        consumed: Option<&Consumed>,
+    ) -> Result<KemPreKey, SessionError> {
+        if consumed.is_some_and(|earlier| earlier.kem.contains(&id))
+            || change.consumed_kem.contains(&id)
+        {
+            return Err(SessionError::UnknownKemPreKey { id });
+        }
+        let kem_prekey = self.store.kem_prekey(id)?.ok_or(SessionError::UnknownKemPreKey { id })?;
+        let used = LastResortUse { kem_prekey: id, base_key: prekey.base_key };
+        if kem_prekey.kind() == KemPreKeyKind::LastResort
+            && (consumed.is_some_and(|earlier| earlier.last_resort_uses.contains(&used))
+                || change.last_resort_uses.contains(&used)
+                || self.store.last_resort_use_recorded(id, &prekey.base_key)?)
+        {
+            let counter = Header::decode(&prekey.message.header)?.counter;
+            return Err(RatchetError::DuplicateMessage { counter }.into());
+        }
+        Ok(kem_prekey)
     }
 
     /// A batch of decryptions committed together (see [`DecryptBatch`]):
@@ -719,6 +886,24 @@ impl<R: CryptoRng> SeedSource for LockedSeeds<'_, R> {
 
 /// The state of one address while messages are decrypted: the record so far
 /// and what committing it must also write.
+/// What the earlier changes of a batch consumed: a later first message may
+/// not use it again.
+#[derive(Debug, Default)]
+pub(super) struct Consumed {
+    pub(super) one_time: HashSet<OneTimePreKeyId>,
+    pub(super) kem: HashSet<KemPreKeyId>,
+    pub(super) last_resort_uses: HashSet<LastResortUse>,
+}
+
+impl Consumed {
+    /// Adds what `change` consumed.
+    pub(super) fn extend(&mut self, change: &Change) {
+        self.one_time.extend(change.consumed.iter().copied());
+        self.kem.extend(change.consumed_kem.iter().copied());
+        self.last_resort_uses.extend(change.last_resort_uses.iter().copied());
+    }
+}
+
 pub(super) struct Change {
     pub(super) record: Option<SessionRecord>,
     /// The identity the store records for the address, once read: read
@@ -726,7 +911,11 @@ pub(super) struct Change {
     /// moves the record's generation too, so the commit is refused.)
     recorded_identity: Option<Option<PeerIdentity>>,
     pub(super) peer_identity: Option<PeerIdentityWrite>,
-    pub(super) consumed: Vec<crate::keys::OneTimePreKeyId>,
+    pub(super) consumed: Vec<OneTimePreKeyId>,
+    /// The one-time KEM prekeys this change consumed.
+    pub(super) consumed_kem: Vec<KemPreKeyId>,
+    /// The last-resort KEM prekey uses this change records.
+    pub(super) last_resort_uses: Vec<LastResortUse>,
     pub(super) started_session: bool,
     /// How many messages decrypted into this change.
     pub(super) decrypted: usize,
@@ -742,6 +931,8 @@ impl Change {
             recorded_identity: None,
             peer_identity,
             consumed: Vec::new(),
+            consumed_kem: Vec::new(),
+            last_resort_uses: Vec::new(),
             started_session: false,
             decrypted: 0,
         }
@@ -754,6 +945,8 @@ impl Change {
         let mut commit = StoreCommit::new(address, expected, record);
         commit.peer_identity = self.peer_identity;
         commit.consumed_one_time_prekeys = self.consumed;
+        commit.consumed_kem_prekeys = self.consumed_kem;
+        commit.last_resort_uses = self.last_resort_uses;
         commit
     }
 }

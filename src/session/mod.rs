@@ -1,4 +1,4 @@
-//! Sessions: X3DH and the Double Ratchet behind an address-based API.
+//! Sessions: PQXDH and the Double Ratchet behind an address-based API.
 //!
 //! A [`SessionManager`] wraps a [`ProtocolStore`](crate::store::ProtocolStore)
 //! for one device. Alice
@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use sotto::keys::{IdentityKeyPair, PreKeyBundle};
-//! use sotto::session::{Address, SessionManager};
+//! use sotto::session::{Address, Handshake, SessionManager};
 //! use sotto::store::InMemoryStore;
 //!
 //! let mut rng = sotto::rng::os_rng();
@@ -19,8 +19,9 @@
 //!
 //! // Bob publishes a bundle; Alice starts a session from it.
 //! let signed = bob.generate_signed_prekey(1.into())?;
+//! let kem = bob.generate_kem_prekeys(100, 1)?.remove(0); // PQXDH: ML-KEM-1024
 //! let one_time = bob.generate_one_time_prekeys(100, 1)?;
-//! let bundle = PreKeyBundle::new(bob.identity_key()?, signed, one_time.first().copied());
+//! let bundle = PreKeyBundle::new(bob.identity_key()?, signed, kem, one_time.first().copied());
 //! alice.process_bundle(&bob_address, &bundle.to_bytes())?;
 //!
 //! let message = alice.encrypt(&bob_address, b"hi Bob")?;
@@ -30,8 +31,22 @@
 //!
 //! let reply = bob.encrypt(&alice_address, b"hi Alice")?;
 //! assert_eq!(alice.decrypt(&bob_address, &reply)?.commit()?, b"hi Alice");
+//! assert_eq!(alice.session_handshake(&bob_address)?, Some(Handshake::Pqxdh));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Post-quantum by default
+//!
+//! Every new session is PQXDH (revision 3, ML-KEM-1024): a bundle must
+//! carry a KEM prekey, and a first message a KEM ciphertext. A bundle
+//! without one is refused with [`SessionError::ClassicalSessionRefused`]
+//! rather than quietly making a classical session that traffic recorded
+//! today would not survive a quantum computer; an app that must reach such
+//! devices opts in with [`ClassicalSessions::Allow`], and can show which
+//! agreement each conversation has ([`SessionManager::session_handshake`]).
+//! Sessions stored before PQXDH keep working. A device keeps a last-resort
+//! KEM prekey ([`SessionManager::generate_last_resort_kem_prekey`]) and a
+//! stock of one-time ones ([`SessionManager::generate_kem_prekeys`]).
 //!
 //! # Committing after handling a message
 //!
@@ -86,5 +101,5 @@ mod record;
 pub use address::{Address, AddressError, DeviceId};
 pub use commit::{DecryptBatch, Decrypted, PendingBatch, PendingCommit};
 pub use error::SessionError;
-pub use manager::SessionManager;
-pub use record::SessionRecord;
+pub use manager::{ClassicalSessions, SessionManager};
+pub use record::{Handshake, SessionRecord};

@@ -10,19 +10,42 @@ use zeroize::Zeroizing;
 
 use super::SessionError;
 use super::envelope::{Envelope, PreKeyMessage, RatchetMessage};
-use crate::keys::{DhPublicKey, IdentityKey, OneTimePreKeyId, SeedSource, SignedPreKeyId};
+use crate::keys::{
+    DhPublicKey, IdentityKey, KEM_CIPHERTEXT_LEN, OneTimePreKeyId, SeedSource, SignedPreKeyId,
+};
 use crate::proto::storage;
 use crate::protocol::{MAX_PREVIOUS_SESSIONS, MAX_RETIRED_BASE_KEYS, RECORD_VERSION};
 use crate::ratchet::{DoubleRatchet, RatchetError, WorkBudget};
 use crate::record::{self, RecordError};
-use crate::x3dh::AssociatedData;
+use crate::x3dh::{AssociatedData, KemFields};
 
 /// What the initiator repeats in every message until it hears back, so
 /// that the responder can run X3DH from whichever message arrives first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PendingPreKey {
     pub(crate) signed_prekey_id: SignedPreKeyId,
     pub(crate) one_time_prekey_id: Option<OneTimePreKeyId>,
+    /// PQXDH's KEM prekey id and ciphertext, repeated in every first message.
+    pub(crate) kem: Option<KemFields>,
+}
+
+/// Which key agreement made a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Handshake {
+    /// PQXDH (revision 3, with ML-KEM-1024): the session's first key resists
+    /// a future quantum computer that records the traffic today.
+    Pqxdh,
+    /// Classical X3DH, made only where the app allowed classical sessions,
+    /// or stored before Sotto made every new session post-quantum.
+    X3dh,
+}
+
+impl Handshake {
+    /// Whether the session's key agreement is post-quantum.
+    pub fn is_post_quantum(self) -> bool {
+        self == Self::Pqxdh
+    }
 }
 
 /// One session: a Double Ratchet bound to two identity keys.
@@ -35,6 +58,8 @@ pub(crate) struct SessionState {
     /// X3DH's EK_A: identifies the session to both sides.
     pub(crate) base_key: DhPublicKey,
     pub(crate) pending_prekey: Option<PendingPreKey>,
+    /// `KEM_BINDING` for a session PQXDH made; none for X3DH.
+    pub(crate) kem_binding: Option<[u8; 32]>,
 }
 
 impl fmt::Debug for SessionState {
@@ -47,6 +72,7 @@ impl fmt::Debug for SessionState {
             .field("initiator", &self.initiator)
             .field("base_key", &self.base_key)
             .field("pending_prekey", &self.pending_prekey)
+            .field("handshake", &self.handshake())
             .finish_non_exhaustive()
     }
 }
@@ -54,11 +80,16 @@ impl fmt::Debug for SessionState {
 impl SessionState {
     /// `AD = IK_A ‖ IK_B`, initiator first.
     pub(crate) fn associated_data(&self) -> AssociatedData {
+        let binding = self.kem_binding.as_ref();
         if self.initiator {
-            AssociatedData::new(&self.local_identity, &self.remote_identity)
+            AssociatedData::new(&self.local_identity, &self.remote_identity, binding)
         } else {
-            AssociatedData::new(&self.remote_identity, &self.local_identity)
+            AssociatedData::new(&self.remote_identity, &self.local_identity, binding)
         }
+    }
+
+    pub(crate) fn handshake(&self) -> Handshake {
+        if self.kem_binding.is_some() { Handshake::Pqxdh } else { Handshake::X3dh }
     }
 
     fn to_record(&self) -> storage::SessionState {
@@ -79,10 +110,17 @@ impl SessionState {
             previous_counter: 0,
             receiving_chains: Vec::new(),
             skipped_keys: Vec::new(),
-            pending_prekey: self.pending_prekey.map(|pending| storage::PendingPreKey {
+            pending_prekey: self.pending_prekey.as_ref().map(|pending| storage::PendingPreKey {
                 signed_prekey_id: pending.signed_prekey_id.into(),
                 one_time_prekey_id: pending.one_time_prekey_id.map(Into::into),
+                kem_prekey_id: pending.kem.as_ref().map(|kem| kem.prekey_id.into()),
+                kem_ciphertext: pending
+                    .kem
+                    .as_ref()
+                    .map(|kem| kem.ciphertext.to_vec())
+                    .unwrap_or_default(),
             }),
+            kem_binding: self.kem_binding.map(|binding| binding.to_vec()).unwrap_or_default(),
         };
         self.ratchet.to_record(&mut state);
         state
@@ -99,12 +137,37 @@ impl SessionState {
             initiator: state.initiator,
             base_key: DhPublicKey::from_stored_bytes(&state.base_key)
                 .map_err(|_| RecordError::InvalidField { field: "base_key" })?,
-            pending_prekey: state.pending_prekey.map(|pending| PendingPreKey {
-                signed_prekey_id: pending.signed_prekey_id.into(),
-                one_time_prekey_id: pending.one_time_prekey_id.map(Into::into),
-            }),
+            pending_prekey: state.pending_prekey.as_ref().map(pending_from_record).transpose()?,
+            kem_binding: match state.kem_binding.as_slice() {
+                [] => None,
+                binding => Some(
+                    binding
+                        .try_into()
+                        .map_err(|_| RecordError::InvalidField { field: "kem_binding" })?,
+                ),
+            },
         })
     }
+}
+
+/// The pending first-message fields of a stored session: PQXDH's KEM
+/// fields come as both or neither.
+fn pending_from_record(pending: &storage::PendingPreKey) -> Result<PendingPreKey, RecordError> {
+    let kem = match (pending.kem_prekey_id, pending.kem_ciphertext.as_slice()) {
+        (None, []) => None,
+        (Some(id), ciphertext) => {
+            let ciphertext: [u8; KEM_CIPHERTEXT_LEN] = ciphertext
+                .try_into()
+                .map_err(|_| RecordError::InvalidField { field: "kem_ciphertext" })?;
+            Some(KemFields { prekey_id: id.into(), ciphertext: Box::new(ciphertext) })
+        }
+        (None, _) => return Err(RecordError::InvalidField { field: "kem_prekey_id" }),
+    };
+    Ok(PendingPreKey {
+        signed_prekey_id: pending.signed_prekey_id.into(),
+        one_time_prekey_id: pending.one_time_prekey_id.map(Into::into),
+        kem,
+    })
 }
 
 /// Every session with one address: the current one, which new messages are
@@ -254,6 +317,11 @@ impl SessionRecord {
         self.current.as_ref().map(|state| state.remote_identity)
     }
 
+    /// Which key agreement made the current session, if there is one.
+    pub fn handshake(&self) -> Option<Handshake> {
+        self.current.as_ref().map(SessionState::handshake)
+    }
+
     /// Encrypts `plaintext` in the current session and returns the envelope
     /// to send.
     ///
@@ -279,12 +347,13 @@ impl SessionRecord {
         let state = self.current.as_mut().ok_or(SessionError::NoSession)?;
         let encrypted = state.ratchet.encrypt(&state.associated_data(), plaintext)?;
         let message = RatchetMessage { header: encrypted.header, ciphertext: encrypted.ciphertext };
-        let envelope = match state.pending_prekey {
+        let envelope = match &state.pending_prekey {
             Some(pending) => Envelope::PreKey(Box::new(PreKeyMessage {
                 identity_key: state.local_identity,
                 base_key: state.base_key,
                 signed_prekey_id: pending.signed_prekey_id,
                 one_time_prekey_id: pending.one_time_prekey_id,
+                kem: pending.kem.clone(),
                 message,
             })),
             None => Envelope::Ratchet(message),
@@ -524,7 +593,8 @@ mod tests {
         let alice = manager("alice", 1);
         let bob = manager("bob", 2);
         let signed = bob.generate_signed_prekey(SignedPreKeyId::from(1)).unwrap();
-        let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, None).to_bytes();
+        let kem = bob.generate_last_resort_kem_prekey(1.into()).unwrap();
+        let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, kem, None).to_bytes();
         for n in 0..=MAX_PREVIOUS_SESSIONS {
             alice.process_bundle(bob.address(), &bundle).unwrap();
             let first = alice.encrypt(bob.address(), &[n as u8]).unwrap();

@@ -14,8 +14,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{PeerIdentity, PeerIdentityWrite, ProtocolStore, StoreCommit, StoreError};
-use crate::keys::{IdentityKey, IdentityKeyPair, OneTimePreKey, OneTimePreKeyId};
+use super::{
+    LastResortUse, PeerIdentity, PeerIdentityWrite, ProtocolStore, StoreCommit, StoreError,
+};
+use crate::keys::{
+    DhKeyPair, IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, KemPreKeyKind, OneTimePreKey,
+    OneTimePreKeyId,
+};
 use crate::rng::os_rng;
 use crate::session::{Address, SessionRecord};
 
@@ -28,6 +33,10 @@ pub const CHECK_ACCOUNT: &str = "sotto-conformance-check";
 
 /// The ids of the one-time prekeys the check writes (and removes).
 pub const CHECK_PREKEY_IDS: [u32; 2] = [u32::MAX - 1, u32::MAX];
+
+/// The ids of the KEM prekeys the check writes (and removes): a one-time
+/// one, a last-resort one, and one it never stores.
+pub const CHECK_KEM_PREKEY_IDS: [u32; 3] = [u32::MAX - 2, u32::MAX - 1, u32::MAX];
 
 /// A way the store broke the contract.
 #[derive(Debug, thiserror::Error)]
@@ -82,14 +91,17 @@ fn expect_conflict(
 /// Checks `store` against the commit contract of
 /// [`ProtocolStore::commit`]: compare-and-swap on the generation (and
 /// `None` for "no record"), conditional first-use identities, consumed
-/// one-time prekeys that must exist, all-or-nothing batches, and, with
+/// one-time prekeys and one-time KEM prekeys that must exist, last-resort
+/// KEM prekey uses recorded once and forgotten with their prekey,
+/// all-or-nothing batches, and, with
 /// `threads` > 1, that concurrent compare-and-swaps from that many threads
 /// never both succeed from one generation.
 ///
 /// It writes sessions and identities for the addresses of account
-/// [`CHECK_ACCOUNT`] (devices 0 to 4) and the one-time prekeys
-/// [`CHECK_PREKEY_IDS`], which must not exist: run it on an empty test
-/// instance of the store, never on a user's.
+/// [`CHECK_ACCOUNT`] (devices 0 to 7), the one-time prekeys
+/// [`CHECK_PREKEY_IDS`] and the KEM prekeys [`CHECK_KEM_PREKEY_IDS`], which
+/// must not exist: run it on an empty test instance of the store, never on
+/// a user's.
 ///
 /// # Errors
 /// A [`ConformanceError`] naming the first check that failed.
@@ -99,7 +111,7 @@ pub fn check<S: ProtocolStore + ?Sized>(store: &S, threads: usize) -> Result<(),
         IdentityKeyPair::generate(&mut rng).public(),
         IdentityKeyPair::generate(&mut rng).public(),
     );
-    for device in 0..5 {
+    for device in 0..8 {
         if generation(store, device, "an empty store")?.is_some() {
             return fail("an empty store", format!("{} already has a session", address(device)));
         }
@@ -107,6 +119,7 @@ pub fn check<S: ProtocolStore + ?Sized>(store: &S, threads: usize) -> Result<(),
     compare_and_swap(store)?;
     identities(store, first, second)?;
     prekeys(store)?;
+    kem_prekeys(store)?;
     batches(store)?;
     if threads > 1 {
         concurrent(store, threads)?;
@@ -200,6 +213,75 @@ fn prekeys<S: ProtocolStore + ?Sized>(store: &S) -> Result<(), ConformanceError>
             again
         }]),
     )
+}
+
+fn kem_prekeys<S: ProtocolStore + ?Sized>(store: &S) -> Result<(), ConformanceError> {
+    const CHECK: &str = "KEM prekeys";
+    let [one_time, last_resort, absent] = CHECK_KEM_PREKEY_IDS.map(KemPreKeyId::from);
+    let mut rng = os_rng();
+    let identity = IdentityKeyPair::generate(&mut rng);
+    for (id, kind) in [(one_time, KemPreKeyKind::OneTime), (last_resort, KemPreKeyKind::LastResort)]
+    {
+        let prekey = KemPreKey::generate(id, kind, &identity, &mut rng);
+        store.save_kem_prekey(&prekey).map_err(store_error(CHECK))?;
+        match store.kem_prekey(id).map_err(store_error(CHECK))? {
+            Some(loaded) if loaded.public() == prekey.public() && loaded.kind() == kind => {}
+            _ => return fail(CHECK, format!("KEM prekey {id} does not load as saved")),
+        }
+    }
+
+    // One-time: consumed once, by a commit that finds it.
+    let consuming = |id, expected: Option<u64>| {
+        let new = expected.map_or(1, |generation| generation + 1);
+        commit(5, expected, new).consuming_kem(id)
+    };
+    expect_conflict(CHECK, store.commit(&[consuming(absent, None)]))?;
+    if generation(store, 5, CHECK)?.is_some() {
+        return fail(CHECK, "a commit refused for its KEM prekey stored the session");
+    }
+    store.commit(&[consuming(one_time, None)]).map_err(store_error(CHECK))?;
+    if store.kem_prekey(one_time).map_err(store_error(CHECK))?.is_some() {
+        return fail(CHECK, "a consumed one-time KEM prekey was not removed");
+    }
+    expect_conflict(CHECK, store.commit(&[consuming(one_time, Some(1))]))?;
+
+    // Last-resort: each use recorded once, while the prekey is stored.
+    let base_key = DhKeyPair::generate(&mut rng).public();
+    let used = LastResortUse { kem_prekey: last_resort, base_key };
+    let recording = |used, expected: Option<u64>, new| commit(6, expected, new).recording(used);
+    let recorded = || store.last_resort_use_recorded(last_resort, &base_key);
+    if recorded().map_err(store_error(CHECK))? {
+        return fail(CHECK, "a use is recorded before any commit recorded it");
+    }
+    expect_conflict(
+        CHECK,
+        store.commit(&[recording(LastResortUse { kem_prekey: absent, base_key }, None, 1)]),
+    )?;
+    store.commit(&[recording(used, None, 1)]).map_err(store_error(CHECK))?;
+    if !recorded().map_err(store_error(CHECK))? {
+        return fail(CHECK, "a committed last-resort use is not recorded");
+    }
+    if store.kem_prekey(last_resort).map_err(store_error(CHECK))?.is_none() {
+        return fail(CHECK, "a commit recording a last-resort use removed the prekey");
+    }
+    expect_conflict(CHECK, store.commit(&[recording(used, Some(1), 2)]))?;
+    if generation(store, 6, CHECK)? != Some(1) {
+        return fail(CHECK, "a commit refused for a recorded use stored the session");
+    }
+    // Two commits of one batch recording the same use conflict, as they
+    // would one after the other.
+    let other =
+        LastResortUse { kem_prekey: last_resort, base_key: DhKeyPair::generate(&mut rng).public() };
+    expect_conflict(
+        CHECK,
+        store.commit(&[recording(other, Some(1), 2), commit(7, None, 1).recording(other)]),
+    )?;
+    store.remove_kem_prekey(last_resort).map_err(store_error(CHECK))?;
+    if recorded().map_err(store_error(CHECK))? {
+        return fail(CHECK, "removing a KEM prekey did not forget its recorded uses");
+    }
+    // With the prekey gone, the use cannot be recorded again.
+    expect_conflict(CHECK, store.commit(&[recording(used, Some(1), 2)]))
 }
 
 fn batches<S: ProtocolStore + ?Sized>(store: &S) -> Result<(), ConformanceError> {

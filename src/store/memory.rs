@@ -1,15 +1,19 @@
 //! A store in memory, for tests, examples and apps that persist nothing.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::{
-    IdentityStore, OneTimePreKeyStore, PeerIdentity, PeerIdentityWrite, ProtocolStore,
-    SessionStore, SignedPreKeyStore, StoreCommit, StoreError, WriteTransaction,
+    IdentityStore, KemPreKeyStore, LastResortUse, OneTimePreKeyStore, PeerIdentity,
+    PeerIdentityWrite, ProtocolStore, SessionStore, SignedPreKeyStore, StoreCommit, StoreError,
+    WriteTransaction,
 };
-use crate::keys::{IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId};
+use crate::keys::{
+    DhPublicKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
+    SignedPreKey, SignedPreKeyId,
+};
 use crate::locks::{AddressGuard, AddressLocks, Reentrant};
 use crate::session::{Address, SessionRecord};
 
@@ -41,6 +45,8 @@ struct State {
     peers: HashMap<Address, PeerIdentity>,
     signed_prekeys: HashMap<SignedPreKeyId, SignedPreKey>,
     one_time_prekeys: HashMap<OneTimePreKeyId, OneTimePreKey>,
+    kem_prekeys: HashMap<KemPreKeyId, KemPreKey>,
+    last_resort_uses: HashSet<LastResortUse>,
     sessions: HashMap<Address, SessionRecord>,
 }
 
@@ -60,6 +66,11 @@ impl InMemoryStore {
     pub fn one_time_prekey_count(&self) -> usize {
         self.state().one_time_prekeys.len()
     }
+
+    /// How many KEM prekeys (one-time and last-resort) are stored.
+    pub fn kem_prekey_count(&self) -> usize {
+        self.state().kem_prekeys.len()
+    }
 }
 
 impl State {
@@ -76,7 +87,16 @@ impl State {
             .consumed_one_time_prekeys
             .iter()
             .all(|id| self.one_time_prekeys.contains_key(id));
-        stored == commit.expected_generation && identity_ok && prekeys_ok
+        let kem_prekeys_ok =
+            commit.consumed_kem_prekeys.iter().all(|id| self.kem_prekeys.contains_key(id));
+        let uses_ok = commit.last_resort_uses.iter().all(|used| {
+            self.kem_prekeys.contains_key(&used.kem_prekey) && !self.last_resort_uses.contains(used)
+        });
+        stored == commit.expected_generation
+            && identity_ok
+            && prekeys_ok
+            && kem_prekeys_ok
+            && uses_ok
     }
 
     fn apply(&mut self, commit: &StoreCommit) {
@@ -101,6 +121,10 @@ impl State {
         for id in &commit.consumed_one_time_prekeys {
             self.one_time_prekeys.remove(id);
         }
+        for id in &commit.consumed_kem_prekeys {
+            self.kem_prekeys.remove(id);
+        }
+        self.last_resort_uses.extend(commit.last_resort_uses.iter().copied());
     }
 }
 
@@ -113,6 +137,7 @@ impl fmt::Debug for InMemoryStore {
             .field("peers", &state.peers.len())
             .field("signed_prekeys", &state.signed_prekeys.len())
             .field("one_time_prekeys", &state.one_time_prekeys.len())
+            .field("kem_prekeys", &state.kem_prekeys.len())
             .field("sessions", &state.sessions.len())
             .finish()
     }
@@ -160,6 +185,33 @@ impl OneTimePreKeyStore for InMemoryStore {
     }
 }
 
+impl KemPreKeyStore for InMemoryStore {
+    fn kem_prekey(&self, id: KemPreKeyId) -> Result<Option<KemPreKey>, StoreError> {
+        Ok(self.state().kem_prekeys.get(&id).cloned())
+    }
+
+    fn save_kem_prekey(&self, prekey: &KemPreKey) -> Result<(), StoreError> {
+        self.state().kem_prekeys.insert(prekey.id(), prekey.clone());
+        Ok(())
+    }
+
+    fn remove_kem_prekey(&self, id: KemPreKeyId) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.kem_prekeys.remove(&id);
+        state.last_resort_uses.retain(|used| used.kem_prekey != id);
+        Ok(())
+    }
+
+    fn last_resort_use_recorded(
+        &self,
+        id: KemPreKeyId,
+        base_key: &DhPublicKey,
+    ) -> Result<bool, StoreError> {
+        let used = LastResortUse { kem_prekey: id, base_key: *base_key };
+        Ok(self.state().last_resort_uses.contains(&used))
+    }
+}
+
 impl SessionStore for InMemoryStore {
     fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
         Ok(self.state().sessions.get(address).map(SessionRecord::stored_copy))
@@ -168,10 +220,21 @@ impl SessionStore for InMemoryStore {
 
 impl ProtocolStore for InMemoryStore {
     /// Checks every commit, then applies them all, under the store's lock.
+    /// Two commits of one batch that consume the same prekey, or record the
+    /// same last-resort use, conflict as they would one after the other.
     fn commit(&self, commits: &[StoreCommit]) -> Result<(), StoreError> {
         let mut state = self.state();
         if let Some(refused) = commits.iter().find(|commit| !state.admits(commit)) {
             return Err(StoreError::Conflict { address: refused.address.clone() });
+        }
+        let (mut one_time, mut kem, mut uses) = (HashSet::new(), HashSet::new(), HashSet::new());
+        for commit in commits {
+            let twice = !commit.consumed_one_time_prekeys.iter().all(|id| one_time.insert(*id))
+                || !commit.consumed_kem_prekeys.iter().all(|id| kem.insert(*id))
+                || !commit.last_resort_uses.iter().all(|used| uses.insert(*used));
+            if twice {
+                return Err(StoreError::Conflict { address: commit.address.clone() });
+            }
         }
         for commit in commits {
             state.apply(commit);

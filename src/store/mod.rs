@@ -27,7 +27,8 @@ pub use sqlite::{RecordKind, SqliteStore, SqliteStoreError, StorageKey};
 use std::sync::Arc;
 
 use crate::keys::{
-    IdentityKey, IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId,
+    DhPublicKey, IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey,
+    OneTimePreKeyId, SignedPreKey, SignedPreKeyId,
 };
 use crate::proto::storage::PeerIdentityRecord;
 use crate::protocol::RECORD_VERSION;
@@ -166,6 +167,45 @@ pub trait OneTimePreKeyStore: Send + Sync {
     fn remove_one_time_prekey(&self, id: OneTimePreKeyId) -> Result<(), StoreError>;
 }
 
+/// The device's KEM prekeys (PQXDH): its one-time ML-KEM-1024 prekeys, its
+/// last-resort one, and the recorded uses of its last-resort ones.
+///
+/// One-time KEM prekeys are removed by the [`ProtocolStore::commit`] of the
+/// session that used one; the app removes a last-resort KEM prekey when it
+/// rotates it (after a grace period for messages in flight), and the store
+/// then forgets that prekey's recorded uses with it.
+pub trait KemPreKeyStore: Send + Sync {
+    /// The KEM prekey with `id`, if stored.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the storage failed or the record is corrupt.
+    fn kem_prekey(&self, id: KemPreKeyId) -> Result<Option<KemPreKey>, StoreError>;
+
+    /// Stores (or replaces) a KEM prekey.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the storage failed.
+    fn save_kem_prekey(&self, prekey: &KemPreKey) -> Result<(), StoreError>;
+
+    /// Removes the KEM prekey with `id`, if stored, and forgets every use of
+    /// it a commit recorded.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the storage failed.
+    fn remove_kem_prekey(&self, id: KemPreKeyId) -> Result<(), StoreError>;
+
+    /// Whether a commit recorded that the last-resort KEM prekey `id` started
+    /// a session with `base_key` ([`LastResortUse`]).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the storage failed.
+    fn last_resort_use_recorded(
+        &self,
+        id: KemPreKeyId,
+        base_key: &DhPublicKey,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Sessions, one record per address, each with its
 /// [generation](SessionRecord::generation).
 ///
@@ -203,6 +243,18 @@ impl PeerIdentityWrite {
     }
 }
 
+/// A session started with a last-resort KEM prekey: the pair a store keeps
+/// for as long as it keeps that prekey, so that a replay of the first
+/// message cannot start another session with the same key (docs/PROTOCOL.md
+/// §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LastResortUse {
+    /// The last-resort KEM prekey.
+    pub kem_prekey: KemPreKeyId,
+    /// The base key (`EK_A`) of the first message that used it.
+    pub base_key: DhPublicKey,
+}
+
 /// The writes that one change of an address's state makes (an encryption, a
 /// handled message, a new session, a trust decision), applied together by
 /// [`ProtocolStore::commit`] as a compare-and-swap on the session's
@@ -224,6 +276,13 @@ pub struct StoreCommit {
     /// The one-time prekeys the change consumed (first messages), to
     /// remove; each must still be stored.
     pub consumed_one_time_prekeys: Vec<OneTimePreKeyId>,
+    /// The one-time KEM prekeys the change consumed (PQXDH first messages),
+    /// to remove; each must still be stored.
+    pub consumed_kem_prekeys: Vec<KemPreKeyId>,
+    /// The last-resort KEM prekey uses the change makes (PQXDH first
+    /// messages), to record; each prekey must still be stored, and each use
+    /// must not be recorded yet.
+    pub last_resort_uses: Vec<LastResortUse>,
 }
 
 impl StoreCommit {
@@ -240,6 +299,8 @@ impl StoreCommit {
             session,
             peer_identity: None,
             consumed_one_time_prekeys: Vec::new(),
+            consumed_kem_prekeys: Vec::new(),
+            last_resort_uses: Vec::new(),
         }
     }
 
@@ -252,6 +313,18 @@ impl StoreCommit {
     /// The same commit, also consuming one-time prekey `id`.
     pub fn consuming(mut self, id: OneTimePreKeyId) -> Self {
         self.consumed_one_time_prekeys.push(id);
+        self
+    }
+
+    /// The same commit, also consuming one-time KEM prekey `id`.
+    pub fn consuming_kem(mut self, id: KemPreKeyId) -> Self {
+        self.consumed_kem_prekeys.push(id);
+        self
+    }
+
+    /// The same commit, also recording a use of a last-resort KEM prekey.
+    pub fn recording(mut self, last_resort_use: LastResortUse) -> Self {
+        self.last_resort_uses.push(last_resort_use);
         self
     }
 }
@@ -300,7 +373,7 @@ pub trait WriteTransaction {
 /// the app (an iOS app and its notification extension) on one database.
 /// [`conformance::check`] exercises the contract on an empty store.
 pub trait ProtocolStore:
-    IdentityStore + SignedPreKeyStore + OneTimePreKeyStore + SessionStore
+    IdentityStore + SignedPreKeyStore + OneTimePreKeyStore + KemPreKeyStore + SessionStore
 {
     /// Applies every commit of `commits` (at most one per address), all or
     /// none, atomically with respect to every other `commit` and
@@ -310,12 +383,16 @@ pub trait ProtocolStore:
     /// 1. the stored session record of `address` must have generation
     ///    `expected_generation` (`None`: there must be none), a
     ///    [`PeerIdentityWrite::FirstUse`] must find no identity recorded for
-    ///    `address` or the same one, and every consumed one-time prekey must
-    ///    still be stored; otherwise nothing of any commit is written and the
-    ///    result is [`StoreError::Conflict`];
+    ///    `address` or the same one, every consumed one-time prekey and
+    ///    one-time KEM prekey must still be stored, and for every
+    ///    [`LastResortUse`] the KEM prekey must still be stored and the use
+    ///    not be recorded yet; otherwise nothing of any commit is written
+    ///    and the result is [`StoreError::Conflict`];
     /// 2. the peer identity is written, if there is one to write;
     /// 3. the session record is stored with its generation;
-    /// 4. the consumed one-time prekeys are removed.
+    /// 4. the consumed one-time prekeys and one-time KEM prekeys are
+    ///    removed, and the last-resort uses recorded (until their KEM prekey
+    ///    is removed).
     ///
     /// A commit that returned `Ok` must be durable: the next encryption
     /// hands out a message built on it.
@@ -379,6 +456,28 @@ impl<T: OneTimePreKeyStore + ?Sized> OneTimePreKeyStore for Arc<T> {
 
     fn remove_one_time_prekey(&self, id: OneTimePreKeyId) -> Result<(), StoreError> {
         (**self).remove_one_time_prekey(id)
+    }
+}
+
+impl<T: KemPreKeyStore + ?Sized> KemPreKeyStore for Arc<T> {
+    fn kem_prekey(&self, id: KemPreKeyId) -> Result<Option<KemPreKey>, StoreError> {
+        (**self).kem_prekey(id)
+    }
+
+    fn save_kem_prekey(&self, prekey: &KemPreKey) -> Result<(), StoreError> {
+        (**self).save_kem_prekey(prekey)
+    }
+
+    fn remove_kem_prekey(&self, id: KemPreKeyId) -> Result<(), StoreError> {
+        (**self).remove_kem_prekey(id)
+    }
+
+    fn last_resort_use_recorded(
+        &self,
+        id: KemPreKeyId,
+        base_key: &DhPublicKey,
+    ) -> Result<bool, StoreError> {
+        (**self).last_resort_use_recorded(id, base_key)
     }
 }
 

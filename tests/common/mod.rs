@@ -4,19 +4,22 @@
 
 #![allow(dead_code, unreachable_pub, reason = "each test crate uses a subset of the helpers")]
 
-use std::collections::HashMap;
+pub mod vectors;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use chacha20::ChaCha20Rng;
 use prost::Message as _;
 use rand_core::SeedableRng as _;
 use sotto::keys::{
-    IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, PreKeyBundle, SignedPreKey, SignedPreKeyId,
+    DhPublicKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
+    PreKeyBundle, SignedPreKey, SignedPreKeyId,
 };
 use sotto::session::{Address, SessionError, SessionManager, SessionRecord};
 use sotto::store::{
-    IdentityStore, InMemoryStore, OneTimePreKeyStore, PeerIdentity, PeerIdentityWrite,
-    ProtocolStore, SessionStore, SignedPreKeyStore, StoreCommit, StoreError,
+    IdentityStore, InMemoryStore, KemPreKeyStore, LastResortUse, OneTimePreKeyStore, PeerIdentity,
+    PeerIdentityWrite, ProtocolStore, SessionStore, SignedPreKeyStore, StoreCommit, StoreError,
 };
 
 /// A manager over an in-memory store with a deterministic generator.
@@ -48,8 +51,10 @@ pub fn manager_with_identity(account: &str, identity: IdentityKeyPair, seed: u64
     SessionManager::with_rng(address(account), InMemoryStore::new(identity), rng(seed ^ 0x5eed))
 }
 
-/// Makes signed prekey `signed_id` and, if asked, one-time prekey
-/// `one_time_id` on `manager`, and returns the encoded bundle.
+/// Makes signed prekey `signed_id`, last-resort KEM prekey `signed_id` and,
+/// if asked, one-time prekey `one_time_id` on `manager`, and returns the
+/// encoded (post-quantum) bundle. The KEM prekey is last-resort so that the
+/// bundle can start any number of sessions, as tests reuse it.
 pub fn bundle<S: ProtocolStore>(
     manager: &SessionManager<S, ChaCha20Rng>,
     signed_id: u32,
@@ -61,7 +66,8 @@ pub fn bundle<S: ProtocolStore>(
         assert_eq!(keys.len(), 1);
         keys[0]
     });
-    PreKeyBundle::new(manager.identity_key().unwrap(), signed, one_time).to_bytes()
+    let kem = manager.generate_last_resort_kem_prekey(signed_id.into()).unwrap();
+    PreKeyBundle::new(manager.identity_key().unwrap(), signed, kem, one_time).to_bytes()
 }
 
 /// Decrypts `message` at `to`, checks the plaintext, and commits.
@@ -108,23 +114,35 @@ pub struct Snapshot {
     pub peer: Option<PeerIdentity>,
     /// How many one-time prekeys are left.
     pub one_time_prekeys: usize,
+    /// How many KEM prekeys are left.
+    pub kem_prekeys: usize,
 }
 
-/// Stores whose one-time prekeys a test can count.
+/// Stores whose one-time and KEM prekeys a test can count.
 pub trait CountPreKeys {
     /// How many one-time prekeys are left.
     fn count_one_time_prekeys(&self) -> usize;
+    /// How many KEM prekeys are left.
+    fn count_kem_prekeys(&self) -> usize;
 }
 
 impl CountPreKeys for InMemoryStore {
     fn count_one_time_prekeys(&self) -> usize {
         self.one_time_prekey_count()
     }
+
+    fn count_kem_prekeys(&self) -> usize {
+        self.kem_prekey_count()
+    }
 }
 
 impl CountPreKeys for ByteStore {
     fn count_one_time_prekeys(&self) -> usize {
         self.inner.one_time_prekey_count()
+    }
+
+    fn count_kem_prekeys(&self) -> usize {
+        self.inner.kem_prekey_count()
     }
 }
 
@@ -138,6 +156,7 @@ pub fn snapshot<S: ProtocolStore + CountPreKeys, R: rand_core::CryptoRng>(
         session: store.load_session(peer).unwrap().map(|record| record.to_bytes().to_vec()),
         peer: store.peer_identity(peer).unwrap(),
         one_time_prekeys: store.count_one_time_prekeys(),
+        kem_prekeys: store.count_kem_prekeys(),
     }
 }
 
@@ -209,6 +228,12 @@ pub struct WirePreKeyMessage {
     /// Field 5.
     #[prost(message, optional, tag = "5")]
     pub message: Option<WireRatchetMessage>,
+    /// Field 6 (PQXDH).
+    #[prost(uint32, optional, tag = "6")]
+    pub kem_prekey_id: Option<u32>,
+    /// Field 7 (PQXDH).
+    #[prost(bytes = "vec", tag = "7")]
+    pub kem_ciphertext: Vec<u8>,
 }
 
 /// `sotto.wire.v1.PreKeyBundle`.
@@ -232,6 +257,23 @@ pub struct WireBundle {
     /// Field 6.
     #[prost(message, optional, tag = "6")]
     pub one_time_prekey: Option<WireOneTimePreKey>,
+    /// Field 7 (PQXDH).
+    #[prost(message, optional, tag = "7")]
+    pub kem_prekey: Option<WireKemPreKey>,
+}
+
+/// `sotto.wire.v1.KemPreKey`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WireKemPreKey {
+    /// Field 1.
+    #[prost(uint32, tag = "1")]
+    pub id: u32,
+    /// Field 2: `EncodeKEM(key)`.
+    #[prost(bytes = "vec", tag = "2")]
+    pub key: Vec<u8>,
+    /// Field 3.
+    #[prost(bytes = "vec", tag = "3")]
+    pub signature: Vec<u8>,
 }
 
 /// `sotto.wire.v1.OneTimePreKey`.
@@ -309,6 +351,7 @@ pub struct ByteStore {
 struct ByteState {
     peers: HashMap<Address, PeerIdentity>,
     sessions: HashMap<Address, Vec<u8>>,
+    last_resort_uses: HashSet<LastResortUse>,
 }
 
 impl ByteStore {
@@ -375,6 +418,31 @@ impl OneTimePreKeyStore for ByteStore {
     }
 }
 
+impl KemPreKeyStore for ByteStore {
+    fn kem_prekey(&self, id: KemPreKeyId) -> Result<Option<KemPreKey>, StoreError> {
+        self.inner.kem_prekey(id)
+    }
+
+    fn save_kem_prekey(&self, prekey: &KemPreKey) -> Result<(), StoreError> {
+        self.inner.save_kem_prekey(prekey)
+    }
+
+    fn remove_kem_prekey(&self, id: KemPreKeyId) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.last_resort_uses.retain(|used| used.kem_prekey != id);
+        self.inner.remove_kem_prekey(id)
+    }
+
+    fn last_resort_use_recorded(
+        &self,
+        id: KemPreKeyId,
+        base_key: &DhPublicKey,
+    ) -> Result<bool, StoreError> {
+        let used = LastResortUse { kem_prekey: id, base_key: *base_key };
+        Ok(self.state().last_resort_uses.contains(&used))
+    }
+}
+
 impl SessionStore for ByteStore {
     fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
         self.session_bytes(address)
@@ -387,8 +455,17 @@ impl SessionStore for ByteStore {
 impl ProtocolStore for ByteStore {
     fn commit(&self, commits: &[StoreCommit]) -> Result<(), StoreError> {
         let mut state = self.state();
+        // What the batch's earlier commits consume or record: a later one
+        // using it again conflicts, as it would after them.
+        let mut batch_uses = HashSet::new();
+        let mut batch_kem = HashSet::new();
         for commit in commits {
             let conflict = || StoreError::Conflict { address: commit.address.clone() };
+            if !commit.last_resort_uses.iter().all(|used| batch_uses.insert(*used))
+                || !commit.consumed_kem_prekeys.iter().all(|id| batch_kem.insert(*id))
+            {
+                return Err(conflict());
+            }
             let stored = state
                 .sessions
                 .get(&commit.address)
@@ -407,6 +484,18 @@ impl ProtocolStore for ByteStore {
                     return Err(conflict());
                 }
             }
+            for id in &commit.consumed_kem_prekeys {
+                if self.inner.kem_prekey(*id)?.is_none() {
+                    return Err(conflict());
+                }
+            }
+            for used in &commit.last_resort_uses {
+                if self.inner.kem_prekey(used.kem_prekey)?.is_none()
+                    || state.last_resort_uses.contains(used)
+                {
+                    return Err(conflict());
+                }
+            }
         }
         for commit in commits {
             match commit.peer_identity {
@@ -422,6 +511,10 @@ impl ProtocolStore for ByteStore {
             for id in &commit.consumed_one_time_prekeys {
                 self.inner.remove_one_time_prekey(*id)?;
             }
+            for id in &commit.consumed_kem_prekeys {
+                self.inner.remove_kem_prekey(*id)?;
+            }
+            state.last_resort_uses.extend(commit.last_resort_uses.iter().copied());
         }
         Ok(())
     }

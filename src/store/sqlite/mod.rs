@@ -5,9 +5,10 @@
 //! file (SQLite is compiled in; no system library is needed). Each record
 //! is sealed with ChaCha20-Poly1305 under a key derived from the app's
 //! [`StorageKey`], with the record's kind, row and version bound into the
-//! associated data; addresses appear in the file only as keyed hashes; a
-//! sealed digest of every row, rewritten by every write, tells rows removed,
-//! added or rolled back. A [`StoreCommit`] is a compare-and-swap applied in
+//! associated data; addresses, and the base keys of recorded last-resort
+//! KEM prekey uses, appear in the file only as keyed hashes; a sealed
+//! digest of every row, rewritten by every write, tells rows removed, added
+//! or rolled back. A [`StoreCommit`] is a compare-and-swap applied in
 //! one transaction. The format (tables, associated data as bytes, digest,
 //! nonces, key check, versions, migrations) is specified in
 //! `docs/PROTOCOL.md` §11.
@@ -34,17 +35,23 @@ pub use error::SqliteStoreError;
 pub use key::StorageKey;
 pub use seal::RecordKind;
 
-use rows::{MAX_SEALS, Row, RowId, StoreState, TABLES, Table, Writer, digest_of_rows, read_row};
+use rows::{
+    MAX_SEALS, Row, RowId, StoreState, TABLES, Table, Writer, digest_of_rows, kem_prekey_uses_of,
+    read_row,
+};
 use schema::{
     APPLICATION_ID, META_DATABASE_ID, META_KEY_CHECK, MIGRATIONS, Migration, MigrationKeys,
 };
 use seal::{DATABASE_ID_LEN, IndexKey, Sealer, address_row_key};
 
 use super::{
-    IdentityStore, OneTimePreKeyStore, PeerIdentity, PeerIdentityWrite, ProtocolStore,
-    SessionStore, SignedPreKeyStore, StoreCommit, StoreError, WriteTransaction,
+    IdentityStore, KemPreKeyStore, OneTimePreKeyStore, PeerIdentity, PeerIdentityWrite,
+    ProtocolStore, SessionStore, SignedPreKeyStore, StoreCommit, StoreError, WriteTransaction,
 };
-use crate::keys::{IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId};
+use crate::keys::{
+    DhPublicKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
+    SignedPreKey, SignedPreKeyId,
+};
 use crate::record::RecordError;
 use crate::rng::os_rng;
 use crate::session::{Address, SessionRecord};
@@ -54,6 +61,7 @@ use crate::session::{Address, SessionRecord};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const COUNT_ONE_TIME_PREKEYS: &str = "SELECT count(*) FROM one_time_prekeys";
+const COUNT_KEM_PREKEYS: &str = "SELECT count(*) FROM kem_prekeys";
 const COUNT_LEGACY_ROWS: &str = "SELECT (SELECT count(*) FROM sessions WHERE generation IS NULL) \
      + (SELECT count(*) FROM peer_identities WHERE version IS NULL)";
 
@@ -103,9 +111,10 @@ const COUNT_LEGACY_ROWS: &str = "SELECT (SELECT count(*) FROM sessions WHERE gen
 /// # What it protects, and what it does not
 ///
 /// A copy of the file (a backup, a stolen disk image) without the storage
-/// key yields no secret, no peer identity key and no account id; it shows
-/// how many sessions, peers and prekeys there are, the prekey ids (which
-/// are public anyway) and the sizes of the records. Someone who can write
+/// key yields no secret, no peer identity key, no account id and no base
+/// key; it shows how many sessions, peers and prekeys there are, the prekey
+/// ids (which are public anyway), how many sessions each last-resort KEM
+/// prekey started, and the sizes of the records. Someone who can write
 /// the file but has no storage key cannot change it undetected: a value
 /// altered, or moved to another row, table, version or database, is refused
 /// when it is read; rows removed, added, or rolled back one by one to an
@@ -180,6 +189,10 @@ impl SqliteStore {
 
     /// The label that starts every row's digest term.
     pub const ROW_TERM_LABEL: &'static [u8] = seal::ROW_TERM_LABEL;
+
+    /// The label that starts the keyed hash in the row id of a recorded
+    /// last-resort KEM prekey use.
+    pub const KEM_PREKEY_USE_LABEL: &'static [u8] = seal::KEM_PREKEY_USE_LABEL;
 
     /// The most values sealed under one storage key before every write is
     /// refused ([`SqliteStoreError::SealLimitReached`]) until
@@ -331,7 +344,7 @@ impl SqliteStore {
         let index_key = schema::read_index_key(&transaction, key, &database_id)?;
         let sealer = Sealer::new(key, &database_id, &index_key);
         let state = StoreState::load(&transaction, &sealer)?;
-        if digest_of_rows(&transaction, &sealer)? != state.digest {
+        if digest_of_rows(&transaction, &sealer, &TABLES)? != state.digest {
             return Err(SqliteStoreError::Tampered {
                 detail: "the rows do not match the store's digest".into(),
             });
@@ -378,6 +391,20 @@ impl SqliteStore {
             .inner()
             .connection
             .prepare_cached(COUNT_ONE_TIME_PREKEYS)
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+            .map_err(SqliteStoreError::from)?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
+    /// How many KEM prekeys (one-time and last-resort) are stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the database failed.
+    pub fn kem_prekey_count(&self) -> Result<usize, StoreError> {
+        let count: i64 = self
+            .inner()
+            .connection
+            .prepare_cached(COUNT_KEM_PREKEYS)
             .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
             .map_err(SqliteStoreError::from)?;
         Ok(usize::try_from(count).unwrap_or(0))
@@ -458,7 +485,7 @@ impl SqliteStore {
         update_meta.execute(params![key_check, META_KEY_CHECK])?;
         update_meta.execute(params![sealed_index_key, rows::META_INDEX_KEY])?;
         drop(update_meta);
-        state.digest = digest_of_rows(&transaction, &new_sealer)?;
+        state.digest = digest_of_rows(&transaction, &new_sealer, &TABLES)?;
         state.save(&transaction, &new_sealer)?;
         #[cfg(test)]
         self.fault.point()?;
@@ -569,9 +596,10 @@ impl SqliteStore {
             .map_err(|source| SqliteStoreError::Record { kind: table.kind(), source })
     }
 
-    /// Applies `commits` in one transaction: every check first (a conflict
-    /// rolls everything back), then the peer identity, the session, the
-    /// removal of the one-time prekeys.
+    /// Applies `commits` in one transaction: for each, every check first (a
+    /// conflict rolls everything back), then the peer identity, the session,
+    /// the removal of the one-time prekeys and one-time KEM prekeys, and the
+    /// record of the last-resort KEM prekey uses.
     fn commit_inner(&self, commits: &[StoreCommit]) -> Result<(), CommitError> {
         self.write(|writer, seen| {
             commits.iter().try_for_each(|commit| apply_commit(writer, seen, commit))
@@ -687,6 +715,22 @@ fn apply_commit(
             return Err(conflict());
         }
     }
+    for prekey in &commit.consumed_kem_prekeys {
+        if read_row(connection, Table::KemPreKeys, &RowId::Id((*prekey).into()))?.is_none() {
+            return Err(conflict());
+        }
+    }
+    let mut uses = Vec::with_capacity(commit.last_resort_uses.len());
+    for used in &commit.last_resort_uses {
+        let prekey = u32::from(used.kem_prekey);
+        let use_row = RowId::Use(sealer.kem_prekey_use_key(prekey, used.base_key.as_bytes()));
+        if read_row(connection, Table::KemPreKeys, &RowId::Id(prekey))?.is_none()
+            || read_row(connection, Table::KemPreKeyUses, &use_row)?.is_some()
+        {
+            return Err(conflict());
+        }
+        uses.push(use_row);
+    }
 
     if let Some((identity, version)) = peer {
         writer.put(Table::PeerIdentities, &row_id, version, &identity.to_record_bytes())?;
@@ -697,6 +741,13 @@ fn apply_commit(
     seen.insert((Table::Sessions, id), generation);
     for prekey in &commit.consumed_one_time_prekeys {
         writer.delete(Table::OneTimePreKeys, &RowId::Id((*prekey).into()))?;
+    }
+    for prekey in &commit.consumed_kem_prekeys {
+        writer.delete(Table::KemPreKeys, &RowId::Id((*prekey).into()))?;
+    }
+    for use_row in &uses {
+        // An empty record: the row's nonce gives it a term in the digest.
+        writer.put(Table::KemPreKeyUses, use_row, 0, &[])?;
     }
     Ok(())
 }
@@ -957,6 +1008,55 @@ impl OneTimePreKeyStore for SqliteStore {
     fn remove_one_time_prekey(&self, id: OneTimePreKeyId) -> Result<(), StoreError> {
         let id = RowId::Id(id.into());
         Ok(self.write(|writer, _| writer.delete(Table::OneTimePreKeys, &id).map(drop))?)
+    }
+}
+
+impl KemPreKeyStore for SqliteStore {
+    fn kem_prekey(&self, id: KemPreKeyId) -> Result<Option<KemPreKey>, StoreError> {
+        let id = u32::from(id);
+        Ok(self.prekey(Table::KemPreKeys, id, |record| {
+            let prekey = KemPreKey::from_record_bytes(record)?;
+            check_id(u32::from(prekey.id()), id)?;
+            Ok(prekey)
+        })?)
+    }
+
+    fn save_kem_prekey(&self, prekey: &KemPreKey) -> Result<(), StoreError> {
+        let id = RowId::Id(prekey.id().into());
+        let record = prekey.to_record_bytes();
+        Ok(self.write(|writer, _| writer.put(Table::KemPreKeys, &id, 0, &record))?)
+    }
+
+    /// Deletes the prekey's row and every row of its recorded uses in one
+    /// transaction.
+    fn remove_kem_prekey(&self, id: KemPreKeyId) -> Result<(), StoreError> {
+        let id = u32::from(id);
+        Ok(self.write(|writer, _| {
+            writer.delete(Table::KemPreKeys, &RowId::Id(id))?;
+            for use_row in kem_prekey_uses_of(writer.connection(), id)? {
+                writer.delete(Table::KemPreKeyUses, &use_row)?;
+            }
+            Ok::<_, SqliteStoreError>(())
+        })?)
+    }
+
+    /// Reads the use's row and opens its sealed (empty) record.
+    fn last_resort_use_recorded(
+        &self,
+        id: KemPreKeyId,
+        base_key: &DhPublicKey,
+    ) -> Result<bool, StoreError> {
+        let kind = RecordKind::KemPreKeyUse;
+        let inner = self.inner();
+        let use_key = inner.sealer.kem_prekey_use_key(id.into(), base_key.as_bytes());
+        let Some(row) = read_row(&inner.connection, Table::KemPreKeyUses, &RowId::Use(use_key))?
+        else {
+            return Ok(false);
+        };
+        if !inner.sealer.open(kind, &use_key, 0, &row.value)?.is_empty() {
+            return Err(SqliteStoreError::Record { kind, source: RecordError::Malformed }.into());
+        }
+        Ok(true)
     }
 }
 

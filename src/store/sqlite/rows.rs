@@ -6,7 +6,7 @@
 use rusqlite::{Connection, OptionalExtension as _, ToSql, params};
 
 use super::SqliteStoreError;
-use super::seal::{DIGEST_LEN, RecordKind, Sealer, nonce_of};
+use super::seal::{DIGEST_LEN, KEM_PREKEY_USE_KEY_LEN, RecordKind, Sealer, nonce_of};
 use crate::proto::storage::StoreStateRecord;
 use crate::protocol::RECORD_VERSION;
 use crate::record;
@@ -32,10 +32,24 @@ pub(super) enum Table {
     SignedPreKeys,
     OneTimePreKeys,
     Sessions,
+    KemPreKeys,
+    KemPreKeyUses,
 }
 
 /// Every table of sealed rows, in the order the digest is documented.
-pub(super) const TABLES: [Table; 5] = [
+pub(super) const TABLES: [Table; 7] = [
+    Table::LocalIdentity,
+    Table::PeerIdentities,
+    Table::SignedPreKeys,
+    Table::OneTimePreKeys,
+    Table::Sessions,
+    Table::KemPreKeys,
+    Table::KemPreKeyUses,
+];
+
+/// The tables of schema version 2, whose digest its migration computes
+/// (version 3 adds the KEM prekey tables, empty).
+pub(super) const TABLES_V2: [Table; 5] = [
     Table::LocalIdentity,
     Table::PeerIdentities,
     Table::SignedPreKeys,
@@ -51,6 +65,8 @@ impl Table {
             Self::SignedPreKeys => RecordKind::SignedPreKey,
             Self::OneTimePreKeys => RecordKind::OneTimePreKey,
             Self::Sessions => RecordKind::Session,
+            Self::KemPreKeys => RecordKind::KemPreKey,
+            Self::KemPreKeyUses => RecordKind::KemPreKeyUse,
         }
     }
 
@@ -61,13 +77,18 @@ impl Table {
             Self::SignedPreKeys => "signed_prekeys",
             Self::OneTimePreKeys => "one_time_prekeys",
             Self::Sessions => "sessions",
+            Self::KemPreKeys => "kem_prekeys",
+            Self::KemPreKeyUses => "kem_prekey_uses",
         }
     }
 
     fn id_column(self) -> &'static str {
         match self {
             Self::PeerIdentities | Self::Sessions => "address_id",
-            Self::LocalIdentity | Self::SignedPreKeys | Self::OneTimePreKeys => "id",
+            Self::KemPreKeyUses => "use_key",
+            Self::LocalIdentity | Self::SignedPreKeys | Self::OneTimePreKeys | Self::KemPreKeys => {
+                "id"
+            }
         }
     }
 
@@ -77,7 +98,11 @@ impl Table {
         match self {
             Self::PeerIdentities => Some("version"),
             Self::Sessions => Some("generation"),
-            Self::LocalIdentity | Self::SignedPreKeys | Self::OneTimePreKeys => None,
+            Self::LocalIdentity
+            | Self::SignedPreKeys
+            | Self::OneTimePreKeys
+            | Self::KemPreKeys
+            | Self::KemPreKeyUses => None,
         }
     }
 
@@ -124,17 +149,21 @@ pub(super) enum RowId {
     Id(u32),
     /// An address's blinded id.
     Address([u8; 32]),
+    /// A KEM prekey use: the prekey id, then the blinded use
+    /// ([`Sealer::kem_prekey_use_key`]).
+    Use([u8; KEM_PREKEY_USE_KEY_LEN]),
 }
 
 impl RowId {
     /// The bytes a sealed value's associated data and a digest term name
-    /// the row by: empty, the id as a big-endian `u32`, or the 32-byte
-    /// address id.
+    /// the row by: empty, the id as a big-endian `u32`, the 32-byte address
+    /// id, or the 36-byte use key.
     pub(super) fn term_bytes(&self) -> Vec<u8> {
         match self {
             Self::Only => Vec::new(),
             Self::Id(id) => id.to_be_bytes().to_vec(),
             Self::Address(id) => id.to_vec(),
+            Self::Use(key) => key.to_vec(),
         }
     }
 
@@ -148,11 +177,14 @@ impl RowId {
         match (table, value) {
             (Table::LocalIdentity, rusqlite::types::ValueRef::Integer(0)) => Ok(Self::Only),
             (
-                Table::SignedPreKeys | Table::OneTimePreKeys,
+                Table::SignedPreKeys | Table::OneTimePreKeys | Table::KemPreKeys,
                 rusqlite::types::ValueRef::Integer(id),
             ) => Ok(Self::Id(u32::try_from(id).map_err(|_| corrupt())?)),
             (Table::PeerIdentities | Table::Sessions, rusqlite::types::ValueRef::Blob(id)) => {
                 Ok(Self::Address(id.try_into().map_err(|_| corrupt())?))
+            }
+            (Table::KemPreKeyUses, rusqlite::types::ValueRef::Blob(key)) => {
+                Ok(Self::Use(key.try_into().map_err(|_| corrupt())?))
             }
             _ => Err(corrupt()),
         }
@@ -165,6 +197,7 @@ impl ToSql for RowId {
             Self::Only => 0i64.to_sql(),
             Self::Id(id) => id.to_sql(),
             Self::Address(id) => id.to_sql(),
+            Self::Use(key) => key.to_sql(),
         }
     }
 }
@@ -207,6 +240,39 @@ pub(super) fn read_row(
         Ok(Row { version: version.map(version_from_sql).transpose()?, value })
     })
     .transpose()
+}
+
+/// The rows of `kem_prekey_uses` whose key is at least `u32be(id)` and
+/// below `u32be(id + 1)`.
+const SELECT_USES_BELOW: &str =
+    "SELECT use_key FROM kem_prekey_uses WHERE use_key >= ?1 AND use_key < ?2";
+
+/// The rows of `kem_prekey_uses` whose key is at least `u32be(id)`.
+const SELECT_USES_FROM: &str = "SELECT use_key FROM kem_prekey_uses WHERE use_key >= ?1";
+
+/// The recorded uses of KEM prekey `id`: the rows of `kem_prekey_uses` whose
+/// key starts with `u32be(id)`. Keys compare as bytes, so these are the keys
+/// from `u32be(id)` up to `u32be(id + 1)`, and for the last id every key from
+/// `u32be(id)` on (nothing that starts with another id is above it).
+pub(super) fn kem_prekey_uses_of(
+    connection: &Connection,
+    id: u32,
+) -> Result<Vec<RowId>, SqliteStoreError> {
+    let from = id.to_be_bytes();
+    let (select, upper) = match id.checked_add(1) {
+        Some(next) => (SELECT_USES_BELOW, Some(next.to_be_bytes())),
+        None => (SELECT_USES_FROM, None),
+    };
+    let mut statement = connection.prepare_cached(select)?;
+    let mut rows = match upper {
+        Some(upper) => statement.query(params![from, upper])?,
+        None => statement.query(params![from])?,
+    };
+    let mut uses = Vec::new();
+    while let Some(row) = rows.next()? {
+        uses.push(RowId::from_column(Table::KemPreKeyUses, row.get_ref(0)?)?);
+    }
+    Ok(uses)
 }
 
 /// Replaces the sealed value of row `id` of `table`, keeping its version
@@ -405,14 +471,15 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// The digest of every row in the database, computed afresh: what the
-/// sealed state's digest must be.
+/// The digest of every row of `tables` ([`TABLES`] but in a migration),
+/// computed afresh: what the sealed state's digest must be.
 pub(super) fn digest_of_rows(
     connection: &Connection,
     sealer: &Sealer,
+    tables: &[Table],
 ) -> Result<[u8; DIGEST_LEN], SqliteStoreError> {
     let mut state = StoreState::empty();
-    for table in TABLES {
+    for &table in tables {
         let mut statement = connection.prepare(&table.select_all())?;
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {

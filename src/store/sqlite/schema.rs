@@ -1,4 +1,4 @@
-//! The schema, its version and its migrations (docs/PROTOCOL.md §11.2, §11.6).
+//! The schema, its version and its migrations (docs/PROTOCOL.md §11.2, §11.10).
 //!
 //! A Sotto store is an SQLite database whose `PRAGMA application_id` is
 //! [`APPLICATION_ID`] and whose `PRAGMA user_version` is its schema version.
@@ -16,7 +16,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
-use super::rows::{META_INDEX_KEY, StoreState, digest_of_rows};
+use super::rows::{META_INDEX_KEY, StoreState, TABLES_V2, digest_of_rows};
 use super::seal::{DATABASE_ID_LEN, IndexKey, RecordKind, Sealer};
 use super::{SqliteStoreError, StorageKey};
 use crate::rng::os_rng;
@@ -25,7 +25,7 @@ use crate::rng::os_rng;
 pub(super) const APPLICATION_ID: u32 = 0x536F_7474;
 
 /// The schema version this build writes, and the newest it opens.
-pub(super) const SCHEMA_VERSION: u32 = 2;
+pub(super) const SCHEMA_VERSION: u32 = 3;
 
 /// The `meta` row holding the database's random id.
 pub(super) const META_DATABASE_ID: &str = "database_id";
@@ -135,14 +135,36 @@ fn migrate_to_v2(
             )?;
         }
     }
-    state.digest = digest_of_rows(connection, &sealer)?;
+    state.digest = digest_of_rows(connection, &sealer, &TABLES_V2)?;
     state.save(connection, &sealer)
+}
+
+/// What version 3 adds: the KEM prekeys (PQXDH), one sealed
+/// `KemPreKeyRecord` per row, and the recorded uses of last-resort KEM
+/// prekeys, one sealed empty record per use, keyed by the prekey's id and a
+/// keyed hash of the base key that used it.
+const V3: &str = "
+CREATE TABLE kem_prekeys (
+    id    INTEGER PRIMARY KEY CHECK (id BETWEEN 0 AND 4294967295),
+    value BLOB NOT NULL
+) STRICT;
+CREATE TABLE kem_prekey_uses (
+    use_key BLOB PRIMARY KEY NOT NULL CHECK (length(use_key) = 36),
+    value   BLOB NOT NULL
+) STRICT;
+";
+
+/// Version 3: the two KEM prekey tables, empty. No row changes, so the
+/// digest and the write counter stay as they are.
+fn migrate_to_v3(connection: &Connection, _: &MigrationKeys<'_>) -> Result<(), SqliteStoreError> {
+    Ok(connection.execute_batch(V3)?)
 }
 
 /// The migrations, in order: `MIGRATIONS[n - 1].to == n`.
 pub(super) const MIGRATIONS: &[Migration] = &[
     Migration { to: 1, apply: |connection, _| Ok(connection.execute_batch(V1)?) },
     Migration { to: 2, apply: migrate_to_v2 },
+    Migration { to: 3, apply: migrate_to_v3 },
 ];
 
 /// The schema version and application id found in a file, read without

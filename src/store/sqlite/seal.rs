@@ -50,6 +50,13 @@ pub(super) const DIGEST_KEY_INFO: &[u8] = b"Sotto store v2 digest key";
 /// The label that starts every row's digest term.
 pub(super) const ROW_TERM_LABEL: &[u8] = b"Sotto store v2 row";
 
+/// The label that starts the keyed hash of a KEM prekey use's row id.
+pub(super) const KEM_PREKEY_USE_LABEL: &[u8] = b"Sotto KEM prekey use";
+
+/// The length of a KEM prekey use's row id: the prekey id (4 bytes), then
+/// the keyed hash of the use (32).
+pub(super) const KEM_PREKEY_USE_KEY_LEN: usize = 4 + 32;
+
 /// The length of the store's digest and of each row's term.
 pub(super) const DIGEST_LEN: usize = 32;
 
@@ -79,6 +86,11 @@ pub enum RecordKind {
     OneTimePreKey,
     /// The session record of one address (`SessionRecord`).
     Session,
+    /// A KEM prekey with its secret (`KemPreKeyRecord`).
+    KemPreKey,
+    /// A recorded use of a last-resort KEM prekey: an empty record, whose
+    /// row id names the prekey and (blinded) the base key that used it.
+    KemPreKeyUse,
     /// The key that blinds addresses into row ids (32 bytes).
     IndexKey,
     /// The store's write counter, seal count and digest of its rows
@@ -96,6 +108,8 @@ impl RecordKind {
             Self::SignedPreKey => b"signed-prekey",
             Self::OneTimePreKey => b"one-time-prekey",
             Self::Session => b"session",
+            Self::KemPreKey => b"kem-prekey",
+            Self::KemPreKeyUse => b"kem-prekey-use",
             Self::IndexKey => b"index-key",
             Self::StoreState => b"store-state",
         }
@@ -149,7 +163,7 @@ fn associated_data_v1(kind: RecordKind, row_key: &[u8]) -> Vec<u8> {
 pub(super) struct IndexKey(Zeroizing<[u8; 32]>);
 
 impl IndexKey {
-    /// The index key schema version 1 derived, and version 2 keeps.
+    /// The index key schema version 1 derived, and later versions keep.
     pub(super) fn derive(key: &StorageKey, database_id: &[u8; DATABASE_ID_LEN]) -> Self {
         Self(hkdf_sha256::<32>(database_id, key.as_bytes(), INDEX_KEY_INFO))
     }
@@ -198,6 +212,26 @@ impl Sealer {
     /// so that the file does not name the people this device talks to.
     pub(super) fn address_id(&self, address: &Address) -> [u8; 32] {
         *mac_bytes(&self.index, &address_row_key(address))
+    }
+
+    /// The row id of a recorded use of KEM prekey `id` by `base_key`:
+    /// `u32be(id) ‖ HMAC-SHA256(index key, KEM_PREKEY_USE_LABEL ‖ u32be(id)
+    /// ‖ base key)`, so that the file does not hold the base keys, and the
+    /// uses of one prekey are the rows that start with its id.
+    pub(super) fn kem_prekey_use_key(
+        &self,
+        id: u32,
+        base_key: &[u8; 32],
+    ) -> [u8; KEM_PREKEY_USE_KEY_LEN] {
+        let mut input = Vec::with_capacity(KEM_PREKEY_USE_LABEL.len() + 4 + base_key.len());
+        input.extend_from_slice(KEM_PREKEY_USE_LABEL);
+        input.extend_from_slice(&id.to_be_bytes());
+        input.extend_from_slice(base_key);
+        let mut key = [0u8; KEM_PREKEY_USE_KEY_LEN];
+        let (prefix, hash) = key.split_at_mut(4);
+        prefix.copy_from_slice(&id.to_be_bytes());
+        hash.copy_from_slice(mac_bytes(&self.index, &input).as_ref());
+        key
     }
 
     /// The digest term of a row: `HMAC-SHA256(digest key, ROW_TERM_LABEL ‖
@@ -439,16 +473,27 @@ mod tests {
 
     impl rand_core::TryCryptoRng for FixedNonce {}
 
-    const KINDS: [RecordKind; 8] = [
+    const KINDS: [RecordKind; 10] = [
         RecordKind::KeyCheck,
         RecordKind::LocalIdentity,
         RecordKind::PeerIdentity,
         RecordKind::SignedPreKey,
         RecordKind::OneTimePreKey,
         RecordKind::Session,
+        RecordKind::KemPreKey,
+        RecordKind::KemPreKeyUse,
         RecordKind::IndexKey,
         RecordKind::StoreState,
     ];
+
+    #[test]
+    fn kinds_have_distinct_labels() {
+        for (index, kind) in KINDS.iter().enumerate() {
+            assert!(KINDS[..index].iter().all(|other| other.label() != kind.label()), "{kind}");
+        }
+        assert_eq!(RecordKind::KemPreKey.label(), b"kem-prekey");
+        assert_eq!(RecordKind::KemPreKeyUse.label(), b"kem-prekey-use");
+    }
 
     fn kind(label: &serde_json::Value) -> RecordKind {
         let label = label.as_str().unwrap().as_bytes();
@@ -489,6 +534,18 @@ mod tests {
             assert_eq!(sealer.address_id(&address).to_vec(), bytes(&vector["address_id"]));
         }
 
+        let uses = vectors["kem_prekey_uses"].as_array().unwrap();
+        assert_eq!(uses.len(), 4);
+        for vector in uses {
+            let id = u32::try_from(vector["kem_prekey_id"].as_u64().unwrap()).unwrap();
+            let base_key: [u8; 32] = bytes(&vector["base_key"]).try_into().unwrap();
+            assert_eq!(
+                sealer.kem_prekey_use_key(id, &base_key).to_vec(),
+                bytes(&vector["use_key"]),
+                "{id:#x}"
+            );
+        }
+
         let records_v1 = vectors["records_v1"].as_array().unwrap();
         assert_eq!(records_v1.len(), 6);
         for vector in records_v1 {
@@ -503,7 +560,7 @@ mod tests {
         }
 
         let records = vectors["records"].as_array().unwrap();
-        assert_eq!(records.len(), 7);
+        assert_eq!(records.len(), 9);
         for vector in records {
             let kind = kind(&vector["kind"]);
             let (row_id, record, value) =
@@ -518,7 +575,7 @@ mod tests {
         }
 
         let terms = vectors["terms"].as_array().unwrap();
-        assert_eq!(terms.len(), 5);
+        assert_eq!(terms.len(), 7);
         let mut digest = [0u8; DIGEST_LEN];
         for vector in terms {
             let term = sealer.term(
