@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the session, SFrame and peer benches and rewrites benches/RESULTS.md
-# with their ratio tables, the machine and the date.
+# Runs the session, threads, store, SFrame and peer benches and rewrites
+# benches/RESULTS.md with their ratio tables, the machine and the date.
 #
-#   benches/run.sh            # about 5 minutes on a 2-core machine
+#   benches/run.sh            # about 8 minutes on a 2-core machine
 #
 # Every figure is a ratio to an operation timed in the same process (these
 # machines drift by up to a third over minutes): never compare bare times
@@ -16,11 +16,16 @@ trap 'rm -rf "$tmp"' EXIT
 jobs=${CARGO_BUILD_JOBS:-1}
 
 echo "building the benches…" >&2
-cargo bench -j"$jobs" --no-run --bench session --bench sframe >/dev/null 2>&1
+cargo bench -j"$jobs" --no-run --bench session --bench threads --bench store --bench sframe \
+    >/dev/null 2>&1
 cargo bench -j"$jobs" --no-run -p sotto-peer-benches --bench peers >/dev/null 2>&1
 
 echo "session bench…" >&2
 cargo bench -j"$jobs" --bench session 2>/dev/null >"$tmp/session.txt"
+echo "threads bench…" >&2
+cargo bench -j"$jobs" --bench threads 2>/dev/null >"$tmp/threads.txt"
+echo "store bench…" >&2
+cargo bench -j"$jobs" --bench store 2>/dev/null >"$tmp/store.txt"
 echo "sframe bench…" >&2
 cargo bench -j"$jobs" --bench sframe 2>/dev/null >"$tmp/sframe.txt"
 echo "peer bench…" >&2
@@ -57,7 +62,20 @@ done
     echo
     echo "## Sotto against its floors (\`benches/session.rs\`)"
     echo
-    sed -n '/^Interleaved ratios/,$p' "$tmp/session.txt" | grep -E '^(Interleaved|\|)'
+    sed -n '/^Interleaved ratios/,/^PQXDH against/p' "$tmp/session.txt" | grep -E '^(Interleaved|\|)'
+    echo
+    echo "## PQXDH against classical X3DH (\`benches/session.rs\`)"
+    echo
+    sed -n '/^PQXDH against/,$p' "$tmp/session.txt" | grep -E '^(PQXDH|\|)'
+    echo
+    echo "## Threads through one manager (\`benches/threads.rs\`)"
+    echo
+    sed -n '/^Throughput of encryption/,$p' "$tmp/threads.txt" | grep -E '^(Throughput|\|)'
+    echo
+    echo "## Stores (\`benches/store.rs\`)"
+    echo
+    sed -n '/^Decrypt + commit of one/,$p' "$tmp/store.txt" \
+        | grep -E '^(Decrypt|SQLite|Catching|\|)' | sed 's/^\(Catching.*\)$/\n\1/'
     echo
     sed -n '/^### /,$p' "$tmp/peers.txt" | sed 's/^### /## /'
     echo
@@ -89,6 +107,8 @@ for key in avx:
     print(f"| {key} | {avx[key]} | {soft.get(key, '?')} |")
 PY
     echo
+    cat benches/ML-KEM.md
+    echo
     echo "## Every SFrame suite against its bare AEAD (\`benches/sframe.rs\`)"
     echo
     echo "Criterion medians of the two benchmarks of each group, run back to back"
@@ -119,7 +139,8 @@ PY
     echo
     echo "- Targets (docs: /work/shared/DESIGN.md, Targets): steady-chain message"
     echo "  ≤ 1.5× floor and faster than vodozemac; DH-ratchet message ≤ 1.3× its"
-    echo "  floor; setup ≤ 1.3× its floor; SFrame 1 KiB ≤ 1.2× the bare AEAD and"
+    echo "  floor; setup ≤ 1.3× its floor (PQXDH's floor adds the KEM prekey's signature"
+    echo "  check, ML-KEM encapsulation and decapsulation); SFrame 1 KiB ≤ 1.2× the bare AEAD and"
     echo "  faster than the \`sframe\` crate with the same suite."
     echo "- The floors are the bare RustCrypto primitives Sotto calls, so the"
     echo "  dependency rows say how much a different implementation (ring) would"

@@ -31,7 +31,10 @@ mod floor;
 mod sotto_dm;
 
 use floor::{Floor, MESSAGE};
-use sotto_dm::{Forged, Steady, alice, bob, established_managers, setup, setup_input};
+use sotto_dm::{
+    Forged, SetupInput, Steady, alice, bob, classical_setup_input, established_managers, setup,
+    setup_input,
+};
 
 /// The same message through the managers and an in-memory store (record
 /// decode and encode included).
@@ -74,10 +77,14 @@ fn criterion_benches(c: &mut Criterion) {
         b.iter(|| forged.try_message(&far))
     });
     group.sample_size(20);
-    group.bench_function("session setup", |b| {
+    group.bench_function("session setup, PQXDH", |b| {
         b.iter_batched(setup_input, setup, BatchSize::SmallInput)
     });
-    group.bench_function("floor: session setup", |b| b.iter(|| floor.setup()));
+    group.bench_function("floor: session setup, PQXDH", |b| b.iter(|| floor.setup_pq()));
+    group.bench_function("session setup, X3DH", |b| {
+        b.iter_batched(classical_setup_input, setup, BatchSize::SmallInput)
+    });
+    group.bench_function("floor: session setup, X3DH", |b| b.iter(|| floor.setup()));
     group.finish();
 }
 
@@ -137,7 +144,18 @@ fn interleaved_ratios() {
             Box::new(|| floor.dh()),
             Box::new(|| floor.chain_step()),
         ),
-        ("session setup (bundle to decrypted)", 10, Box::new(|| {}), Box::new(|| floor.setup())),
+        (
+            "session setup, PQXDH (bundle to decrypted)",
+            10,
+            Box::new(|| {}),
+            Box::new(|| floor.setup_pq()),
+        ),
+        (
+            "session setup, classical X3DH (bundle to decrypted)",
+            10,
+            Box::new(|| {}),
+            Box::new(|| floor.setup()),
+        ),
         // The worst a receiver can be sent, against an honest message that
         // turns the DH ratchet (encrypt + decrypt, per message): "op /
         // floor" here is forged / honest.
@@ -164,14 +182,18 @@ fn interleaved_ratios() {
     println!("| operation | op / floor (median, min–max) | op / anchor | floor / anchor |");
     println!("| --- | --- | --- | --- |");
     for (name, iterations, mut op, mut floor_op) in scenarios {
-        let is_setup = name.starts_with("session setup");
+        let setup_of: Option<fn() -> SetupInput> = match name {
+            _ if name.starts_with("session setup, PQXDH") => Some(setup_input),
+            _ if name.starts_with("session setup, classical") => Some(classical_setup_input),
+            _ => None,
+        };
         let (mut vs_floor, mut vs_anchor, mut floor_vs_anchor) = (vec![], vec![], vec![]);
         for _ in 0..ROUNDS {
             let anchor = time(iterations, || floor.dh()).as_secs_f64();
             let floor_time = time(iterations, &mut floor_op).as_secs_f64();
-            let op_time = if is_setup {
+            let op_time = if let Some(input) = setup_of {
                 // Setup consumes fresh parties; make them outside the timing.
-                let inputs: Vec<_> = (0..iterations).map(|_| setup_input()).collect();
+                let inputs: Vec<_> = (0..iterations).map(|_| input()).collect();
                 let start = Instant::now();
                 inputs.into_iter().for_each(setup);
                 start.elapsed().as_secs_f64()
@@ -200,9 +222,52 @@ fn interleaved_ratios() {
     }
 }
 
+/// PQXDH against classical X3DH: the two setups interleaved in rounds, and
+/// what the KEM adds to a bundle and to a first message.
+fn post_quantum_against_classical() {
+    const ROUNDS: usize = 15;
+    const SETUPS: usize = 10;
+    let timed = |input: fn() -> SetupInput| {
+        let inputs: Vec<_> = (0..SETUPS).map(|_| input()).collect();
+        let start = Instant::now();
+        inputs.into_iter().for_each(setup);
+        start.elapsed().as_secs_f64()
+    };
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let (pq, classical) = if round % 2 == 0 {
+            let pq = timed(setup_input);
+            (pq, timed(classical_setup_input))
+        } else {
+            let classical = timed(classical_setup_input);
+            (timed(setup_input), classical)
+        };
+        ratios.push(pq / classical);
+    }
+    let (min, max) =
+        ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    println!("\nPQXDH against X3DH ({ROUNDS} rounds of {SETUPS} setups each, interleaved)");
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!("| PQXDH setup / X3DH setup | {:.2} ({min:.2}–{max:.2}) |", median(&mut ratios));
+    let sizes = |(alice, _bob, bundle): SetupInput| {
+        alice.process_bundle(&bob(), &bundle).unwrap();
+        (bundle.len(), alice.encrypt(&bob(), &MESSAGE).unwrap().len())
+    };
+    let (pq_bundle, pq_first) = sizes(setup_input());
+    let (classical_bundle, classical_first) = sizes(classical_setup_input());
+    println!(
+        "| bundle, with a one-time prekey: PQXDH / X3DH | {pq_bundle} / {classical_bundle} bytes |"
+    );
+    println!(
+        "| first message, 100 B plaintext: PQXDH / X3DH | {pq_first} / {classical_first} bytes |"
+    );
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     criterion_benches(&mut criterion);
     criterion.final_summary();
     interleaved_ratios();
+    post_quantum_against_classical();
 }

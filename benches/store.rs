@@ -58,8 +58,9 @@ impl<S: ProtocolStore> Conversation<S> {
         let bob = SessionManager::new(bob_address(), bob_store);
         let signed = bob.generate_signed_prekey(1.into()).unwrap();
         let one_time = bob.generate_one_time_prekeys(1, 1).unwrap();
+        let kem = bob.generate_last_resort_kem_prekey(1.into()).unwrap();
         let bundle =
-            PreKeyBundle::new(bob.identity_key().unwrap(), signed, one_time.first().copied());
+            PreKeyBundle::new(bob.identity_key().unwrap(), signed, kem, one_time.first().copied());
         alice.process_bundle(&bob_address(), &bundle.to_bytes()).unwrap();
         let first = alice.encrypt(&bob_address(), b"hi").unwrap();
         bob.decrypt(&alice_address(), &first).unwrap().commit().unwrap();
@@ -278,7 +279,8 @@ impl<S: ProtocolStore> CatchingUp<S> {
     fn new(bob_store: S) -> Self {
         let bob = SessionManager::new(bob_address(), bob_store);
         let signed = bob.generate_signed_prekey(1.into()).unwrap();
-        let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, None).to_bytes();
+        let kem = bob.generate_last_resort_kem_prekey(1.into()).unwrap();
+        let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, kem, None).to_bytes();
         let senders = (0..SENDERS)
             .map(|n| {
                 let sender = SessionManager::new(

@@ -46,7 +46,8 @@ fn alice() -> SessionManager<InMemoryStore> {
     for peer in ["bob", "carol"] {
         let peer = device(peer);
         let signed = peer.generate_signed_prekey(1.into()).unwrap();
-        let bundle = PreKeyBundle::new(peer.identity_key().unwrap(), signed, None).to_bytes();
+        let kem = peer.generate_last_resort_kem_prekey(1.into()).unwrap();
+        let bundle = PreKeyBundle::new(peer.identity_key().unwrap(), signed, kem, None).to_bytes();
         alice.process_bundle(peer.address(), &bundle).unwrap();
         let first = alice.encrypt(peer.address(), b"hi").unwrap();
         peer.decrypt(alice.address(), &first).unwrap().commit().unwrap();

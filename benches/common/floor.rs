@@ -9,6 +9,7 @@ use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use ed25519_dalek::{Signer, SigningKey, Verifier};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
+use libcrux_ml_kem::mlkem1024::{self, MlKem1024KeyPair};
 use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -22,6 +23,10 @@ pub(crate) struct Floor {
     chain_key: [u8; 32],
     signing: SigningKey,
     signature: ed25519_dalek::Signature,
+    kem: MlKem1024KeyPair,
+    /// What the identity signs for a KEM prekey: label, id and `EncodeKEM`.
+    kem_signed: Vec<u8>,
+    kem_signature: ed25519_dalek::Signature,
 }
 
 impl Floor {
@@ -30,7 +35,20 @@ impl Floor {
         let dh_public = PublicKey::from(&StaticSecret::from([9u8; 32]));
         let signing = SigningKey::from_bytes(&[3u8; 32]);
         let signature = signing.sign(&[1u8; 58]);
-        Self { dh_secret, dh_public, chain_key: [5; 32], signing, signature }
+        let kem = mlkem1024::generate_key_pair([4u8; 64]);
+        let kem_signed =
+            [b"Sotto KEM prekey v1".as_slice(), &[0, 0, 0, 1], &[1], kem.pk()].concat();
+        let kem_signature = signing.sign(&kem_signed);
+        Self {
+            dh_secret,
+            dh_public,
+            chain_key: [5; 32],
+            signing,
+            signature,
+            kem,
+            kem_signed,
+            kem_signature,
+        }
     }
 
     /// The anchor: one X25519.
@@ -104,5 +122,18 @@ impl Floor {
             self.keygen();
         }
         self.message();
+    }
+
+    /// PQXDH session setup: [`setup`](Self::setup)'s work, and the KEM
+    /// prekey's signature check, the FIPS 203 check of its key, one ML-KEM
+    /// encapsulation and one decapsulation.
+    #[allow(dead_code, reason = "used by benches/session.rs, not by the peer bench")]
+    pub(crate) fn setup_pq(&self) {
+        self.setup();
+        self.signing.verifying_key().verify(&self.kem_signed, &self.kem_signature).unwrap();
+        let public = self.kem.public_key();
+        assert!(mlkem1024::validate_public_key(black_box(public)));
+        let (ciphertext, _) = mlkem1024::encapsulate(public, black_box([6u8; 32]));
+        black_box(mlkem1024::decapsulate(self.kem.private_key(), &ciphertext));
     }
 }

@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use sotto::keys::{IdentityKeyPair, PreKeyBundle};
 use sotto::rng::{OsRng, os_rng};
-use sotto::session::{Address, SessionManager, SessionRecord};
+use sotto::session::{Address, ClassicalSessions, SessionManager, SessionRecord};
 use sotto::store::{InMemoryStore, SessionStore};
 
 use super::floor::MESSAGE;
@@ -29,12 +29,26 @@ pub(crate) fn manager(address: Address) -> SessionManager<InMemoryStore> {
     SessionManager::new(address, InMemoryStore::new(identity))
 }
 
-/// Bob's manager and an encoded bundle of his, ready for Alice.
+/// Bob's manager and an encoded bundle of his, ready for Alice: a one-time
+/// prekey and a one-time KEM prekey (PQXDH).
 pub(crate) fn bob_with_bundle() -> (SessionManager<InMemoryStore>, Vec<u8>) {
     let bob = manager(bob());
     let signed = bob.generate_signed_prekey(1.into()).unwrap();
     let one_time = bob.generate_one_time_prekeys(1, 1).unwrap();
-    let bundle = PreKeyBundle::new(bob.identity_key().unwrap(), signed, one_time.first().copied());
+    let kem = bob.generate_kem_prekeys(1, 1).unwrap().remove(0);
+    let bundle =
+        PreKeyBundle::new(bob.identity_key().unwrap(), signed, kem, one_time.first().copied());
+    (bob, bundle.to_bytes())
+}
+
+/// The same without the KEM prekey (classical X3DH), Bob allowing it.
+#[allow(dead_code, reason = "each bench uses some of these")]
+pub(crate) fn bob_with_classical_bundle() -> (SessionManager<InMemoryStore>, Vec<u8>) {
+    let bob = manager(bob()).with_classical_sessions(ClassicalSessions::Allow);
+    let signed = bob.generate_signed_prekey(1.into()).unwrap();
+    let one_time = bob.generate_one_time_prekeys(1, 1).unwrap();
+    let bundle =
+        PreKeyBundle::classical(bob.identity_key().unwrap(), signed, one_time.first().copied());
     (bob, bundle.to_bytes())
 }
 
@@ -46,9 +60,17 @@ pub(crate) fn setup((alice_manager, bob_manager, bundle): SetupInput) {
     assert_eq!(plaintext.len(), MESSAGE.len());
 }
 
+#[allow(dead_code, reason = "each bench uses some of these")]
 pub(crate) fn setup_input() -> SetupInput {
     let (bob_manager, bundle) = bob_with_bundle();
     (manager(alice()), bob_manager, bundle)
+}
+
+/// Two fresh parties for a classical (X3DH) setup, both allowing it.
+#[allow(dead_code, reason = "each bench uses some of these")]
+pub(crate) fn classical_setup_input() -> SetupInput {
+    let (bob_manager, bundle) = bob_with_classical_bundle();
+    (manager(alice()).with_classical_sessions(ClassicalSessions::Allow), bob_manager, bundle)
 }
 
 /// Alice's and Bob's managers after a first exchange both ways.
@@ -121,8 +143,9 @@ impl Forged {
     pub(crate) fn new() -> Self {
         let bob_manager = manager(bob());
         let signed = bob_manager.generate_signed_prekey(1.into()).unwrap();
+        let kem = bob_manager.generate_last_resort_kem_prekey(1.into()).unwrap();
         let bundle =
-            PreKeyBundle::new(bob_manager.identity_key().unwrap(), signed, None).to_bytes();
+            PreKeyBundle::new(bob_manager.identity_key().unwrap(), signed, kem, None).to_bytes();
         let alice_manager = manager(alice());
         for _ in 0..=sotto::protocol::MAX_PREVIOUS_SESSIONS {
             alice_manager.process_bundle(&bob(), &bundle).unwrap();
