@@ -37,12 +37,31 @@ pub enum SottoError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A prekey bundle is malformed, of another version, or its signed
-    /// prekey is not signed by its identity key.
+    /// A prekey bundle is malformed (a key that is not one, an ML-KEM key
+    /// that fails its modulus check included), of another version, or its
+    /// signed prekey is not signed by its identity key.
     #[error("invalid prekey bundle: {reason}")]
     InvalidBundle {
         /// What is wrong with it.
         reason: String,
+    },
+    /// A prekey bundle's KEM prekey is not signed by the bundle's identity
+    /// key: the server, or someone between, replaced it, which would break
+    /// the session's post-quantum protection. Nothing was stored; do not
+    /// retry with the same bundle.
+    #[error("the prekey bundle's KEM prekey signature does not verify")]
+    BadKemSignature,
+    /// The session with `address` would be classical (X3DH), not
+    /// post-quantum: its bundle has no KEM prekey, or its first message no
+    /// KEM ciphertext, and the manager refuses classical sessions (the
+    /// default). Nothing was stored. Either the peer's device publishes no
+    /// KEM prekeys (an older Sotto), or something between stripped them; an
+    /// app that must reach such devices opts in with
+    /// `SessionManager.with_classical_sessions(Allow)`.
+    #[error("{} offers only a classical (not post-quantum) session, which is refused", address.account)]
+    ClassicalSessionRefused {
+        /// The peer.
+        address: Address,
     },
     /// A received message is not a well-formed Sotto message (too large,
     /// not protobuf, another wire version, a malformed header), or a 1:1
@@ -70,8 +89,9 @@ pub enum SottoError {
         /// The identity key it presented (32 bytes, Ed25519).
         identity_key: Vec<u8>,
     },
-    /// A first message names a signed or one-time prekey this device does
-    /// not have (never made, removed, or already used).
+    /// A first message names a signed, one-time or KEM prekey this device
+    /// does not have (never made, removed, or already used: a one-time KEM
+    /// prekey starts one session only).
     #[error("unknown prekey: {reason}")]
     UnknownPreKey {
         /// Which prekey.
@@ -97,7 +117,7 @@ pub enum SottoError {
     #[error("authentication failed")]
     AuthenticationFailed,
     /// Key agreement refused a key: a small-order (non-contributory) key in
-    /// X3DH, the ratchet, or a 1:1 call's offer or answer.
+    /// PQXDH (or X3DH), the ratchet, or a 1:1 call's offer or answer.
     #[error("key agreement failed: {reason}")]
     KeyAgreementFailed {
         /// What was refused.
@@ -273,8 +293,12 @@ impl From<SessionError> for SottoError {
                 Self::PeerIdentityMissing { address: Address::from(&address) }
             }
             SessionError::UnknownSignedPreKey { .. }
-            | SessionError::UnknownOneTimePreKey { .. } => {
+            | SessionError::UnknownOneTimePreKey { .. }
+            | SessionError::UnknownKemPreKey { .. } => {
                 Self::UnknownPreKey { reason: reason(error) }
+            }
+            SessionError::ClassicalSessionRefused { address } => {
+                Self::ClassicalSessionRefused { address: Address::from(&address) }
             }
             SessionError::Bundle(error) => error.into(),
             SessionError::X3dh(error) => error.into(),
@@ -288,7 +312,10 @@ impl From<SessionError> for SottoError {
 
 impl From<BundleError> for SottoError {
     fn from(error: BundleError) -> Self {
-        Self::InvalidBundle { reason: reason(error) }
+        match error {
+            BundleError::BadKemSignature => Self::BadKemSignature,
+            other => Self::InvalidBundle { reason: reason(other) },
+        }
     }
 }
 
@@ -513,6 +540,36 @@ mod tests {
         assert!(matches!(
             SottoError::from(SqliteStoreError::LegacyRows { count: 2 }),
             SottoError::Store { .. }
+        ));
+    }
+
+    #[test]
+    fn post_quantum_errors_keep_what_an_app_acts_on() {
+        let address = sotto::session::Address::new("bob", 2).unwrap();
+        let expected = Address::from(&address);
+        assert!(matches!(
+            SottoError::from(SessionError::ClassicalSessionRefused { address }),
+            SottoError::ClassicalSessionRefused { address } if address == expected
+        ));
+        assert!(matches!(
+            SottoError::from(SessionError::Bundle(BundleError::BadKemSignature)),
+            SottoError::BadKemSignature
+        ));
+        // The signed prekey's bad signature stays an invalid bundle.
+        assert!(matches!(
+            SottoError::from(SessionError::Bundle(BundleError::BadSignature)),
+            SottoError::InvalidBundle { .. }
+        ));
+        assert!(matches!(
+            SottoError::from(SessionError::UnknownKemPreKey { id: 7.into() }),
+            SottoError::UnknownPreKey { reason } if reason.contains("KEM") && reason.contains('7')
+        ));
+        let invalid_kem =
+            BundleError::InvalidKey { field: "kem_prekey", source: KeyError::InvalidKemKey };
+        assert!(matches!(SottoError::from(invalid_kem), SottoError::InvalidBundle { .. }));
+        assert!(matches!(
+            SottoError::from(KeyError::InvalidKemKey),
+            SottoError::InvalidArgument { .. }
         ));
     }
 

@@ -1,7 +1,10 @@
 //! `sotto-ffi`: Sotto for Swift, Kotlin and Python, through uniffi.
 //!
 //! A thin layer: each exported object wraps a core type and each method
-//! converts its arguments and forwards to the core. Byte strings cross as
+//! converts its arguments and forwards to the core. New sessions are
+//! post-quantum (PQXDH with ML-KEM-1024): a device publishes KEM prekeys
+//! beside its signed and one-time prekeys, and a classical bundle is refused
+//! unless the app opts in ([`ClassicalSessions`]). Byte strings cross as
 //! `Vec<u8>` (`ByteArray`, `Data`, `bytes`); every failure is a
 //! [`SottoError`]. An app implements [`ProtocolStore`] to keep Sotto's state
 //! in its own database (and tests it with [`check_store_conformance`]), or
@@ -28,10 +31,13 @@ pub use one_to_one::{
 };
 pub use session::{DecryptBatch, DecryptedMessage, SessionManager};
 pub use store::{
-    InMemoryStore, PendingWrites, ProtocolStore, SqliteStore, check_store_conformance,
-    generate_storage_key,
+    InMemoryStore, LastResortUse, PendingWrites, ProtocolStore, SqliteStore,
+    check_store_conformance, generate_storage_key,
 };
-pub use types::{Address, IdentityKeyPair, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic};
+pub use types::{
+    Address, ClassicalSessions, Handshake, IdentityKeyPair, KemPreKeyPublic, OneTimePreKeyPublic,
+    PreKeyBundle, SignedPreKeyPublic,
+};
 pub use verify::SafetyNumber;
 
 uniffi::setup_scaffolding!("sotto");

@@ -12,7 +12,10 @@
 
 use std::sync::Arc;
 
-use sotto::keys::{IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId};
+use sotto::keys::{
+    DhPublicKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
+    SignedPreKey, SignedPreKeyId,
+};
 use sotto::session::SessionRecord;
 use sotto::store::{self as core, PeerIdentity, PeerIdentityWrite, StoreCommit};
 use zeroize::Zeroizing;
@@ -20,8 +23,8 @@ use zeroize::Zeroizing;
 use crate::types::Address;
 use crate::{IdentityKeyPair as FfiIdentityKeyPair, SottoError, StoreError};
 
-/// Where a device keeps its identity, prekeys, sessions and peers'
-/// identities, implemented by the app (in Kotlin `ProtocolStore`, in Swift
+/// Where a device keeps its identity, prekeys (signed, one-time and KEM),
+/// sessions and peers' identities, implemented by the app (in Kotlin `ProtocolStore`, in Swift
 /// `ProtocolStore`, in Python a subclass of `ProtocolStore`).
 ///
 /// Every record is an opaque byte string that the store keeps as given and
@@ -67,6 +70,25 @@ pub trait ProtocolStore: Send + Sync {
     /// Removes the one-time prekey record with `id` (absent is not an error).
     fn remove_one_time_prekey(&self, id: u32) -> Result<(), StoreError>;
 
+    /// The KEM prekey record with `id` (one-time or last-resort: the record
+    /// says which).
+    fn kem_prekey(&self, id: u32) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores (or replaces) the KEM prekey record with `id`.
+    fn save_kem_prekey(&self, id: u32, record: Vec<u8>) -> Result<(), StoreError>;
+
+    /// Removes the KEM prekey record with `id` (absent is not an error), and
+    /// forgets every last-resort use recorded for `id` (see `commit`). Sotto
+    /// removes one-time KEM prekeys through `commit`; an app calls this when
+    /// it rotates its last-resort KEM prekey, after a grace period for
+    /// messages in flight.
+    fn remove_kem_prekey(&self, id: u32) -> Result<(), StoreError>;
+
+    /// Whether a `commit` recorded the last-resort use of KEM prekey `id`
+    /// with `base_key` (32 bytes), and `remove_kem_prekey(id)` has not been
+    /// called since.
+    fn last_resort_use_recorded(&self, id: u32, base_key: Vec<u8>) -> Result<bool, StoreError>;
+
     /// The session record of `address`, as the last `commit` that wrote it
     /// gave it.
     fn load_session(&self, address: Address) -> Result<Option<Vec<u8>>, StoreError>;
@@ -86,13 +108,23 @@ pub trait ProtocolStore: Send + Sync {
     ///      `address`;
     ///    - if `peer_identity_first_use`: no identity is recorded for
     ///      `address`, or exactly the bytes of `peer_identity` are;
-    ///    - every id in `consumed_one_time_prekeys` is still stored.
+    ///    - every id in `consumed_one_time_prekeys` is still stored as a
+    ///      one-time prekey;
+    ///    - every id in `consumed_kem_prekeys` is still stored as a KEM
+    ///      prekey;
+    ///    - for every use in `last_resort_uses`: its `kem_prekey` is still
+    ///      stored, and that use (the pair of id and base key) is not
+    ///      recorded yet;
+    ///    - no two writes of the batch consume the same one-time prekey or
+    ///      KEM prekey, or record the same last-resort use.
     /// 2. If `peer_identity` is set, store it as the identity of `address`
     ///    (replacing any other, unless `peer_identity_first_use`: then only
     ///    if none is recorded).
     /// 3. Store `session` as the record of `address`, and `generation` as
     ///    its generation.
-    /// 4. Remove the one-time prekeys of `consumed_one_time_prekeys`.
+    /// 4. Remove the one-time prekeys of `consumed_one_time_prekeys` and the
+    ///    KEM prekeys of `consumed_kem_prekeys`, and record each use of
+    ///    `last_resort_uses` (kept until its KEM prekey is removed).
     ///
     /// Return only once the writes are durable: a message built on them may
     /// be sent next. Throw `StoreError.Backend` (or any exception) if the
@@ -126,6 +158,33 @@ pub struct PendingWrites {
     /// The one-time prekeys the change consumed: each must still be stored
     /// (otherwise the commit is a conflict), and is removed.
     pub consumed_one_time_prekeys: Vec<u32>,
+    /// The one-time KEM prekeys the change consumed (a PQXDH first
+    /// message): each must still be stored (otherwise the commit is a
+    /// conflict), and is removed.
+    pub consumed_kem_prekeys: Vec<u32>,
+    /// The uses of last-resort KEM prekeys the change makes (a PQXDH first
+    /// message that named one): each prekey must still be stored and each
+    /// use must not be recorded yet (otherwise the commit is a conflict);
+    /// each is recorded, until its prekey is removed, so that a replay of
+    /// the first message cannot start a second session.
+    pub last_resort_uses: Vec<LastResortUse>,
+}
+
+/// A session started with a last-resort KEM prekey, as `PendingWrites`
+/// carries it and `ProtocolStore.last_resort_use_recorded` asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Record)]
+pub struct LastResortUse {
+    /// The id of the last-resort KEM prekey.
+    pub kem_prekey: u32,
+    /// The base key (the initiator's ephemeral key, 32 bytes) of the first
+    /// message that used it.
+    pub base_key: Vec<u8>,
+}
+
+impl From<&core::LastResortUse> for LastResortUse {
+    fn from(used: &core::LastResortUse) -> Self {
+        Self { kem_prekey: used.kem_prekey.into(), base_key: used.base_key.to_bytes().to_vec() }
+    }
 }
 
 impl PendingWrites {
@@ -155,6 +214,8 @@ impl PendingWrites {
                 .iter()
                 .map(|&id| id.into())
                 .collect(),
+            consumed_kem_prekeys: commit.consumed_kem_prekeys.iter().map(|&id| id.into()).collect(),
+            last_resort_uses: commit.last_resort_uses.iter().map(Into::into).collect(),
         })
     }
 }
@@ -169,9 +230,10 @@ const MAX_CONFORMANCE_THREADS: u32 = 64;
 /// its store.
 ///
 /// It writes sessions and identities for the addresses of account
-/// `sotto-conformance-check` (devices 0 to 4) and the one-time prekeys
-/// 4294967294 and 4294967295, which must not exist: never run it on a
-/// user's store.
+/// `sotto-conformance-check` (devices 0 to 7), the one-time prekeys
+/// 4294967294 and 4294967295, and the KEM prekeys 4294967293 to 4294967295
+/// (with last-resort uses of them), which must not exist: never run it on
+/// a user's store.
 ///
 /// # Errors
 /// `ConformanceFailed`, naming the first check that failed;
@@ -205,6 +267,21 @@ impl InMemoryStore {
     /// How many one-time prekeys are left.
     pub fn one_time_prekey_count(&self) -> u64 {
         self.0.one_time_prekey_count().try_into().unwrap_or(u64::MAX)
+    }
+
+    /// How many KEM prekeys (one-time and last-resort) are stored.
+    pub fn kem_prekey_count(&self) -> u64 {
+        self.0.kem_prekey_count().try_into().unwrap_or(u64::MAX)
+    }
+
+    /// Removes the KEM prekey with `id` (absent is not an error) and forgets
+    /// the last-resort uses recorded for it: for rotating the last-resort
+    /// KEM prekey, after a grace period for messages in flight.
+    ///
+    /// # Errors
+    /// A store error (none, in memory).
+    pub fn remove_kem_prekey(&self, id: u32) -> Result<(), SottoError> {
+        Ok(core::KemPreKeyStore::remove_kem_prekey(&*self.0, id.into())?)
     }
 }
 
@@ -289,6 +366,25 @@ impl SqliteStore {
     /// `Store` if the database failed.
     pub fn one_time_prekey_count(&self) -> Result<u64, SottoError> {
         Ok(self.0.one_time_prekey_count()?.try_into().unwrap_or(u64::MAX))
+    }
+
+    /// How many KEM prekeys (one-time and last-resort) are stored.
+    ///
+    /// # Errors
+    /// `Store` if the database failed.
+    pub fn kem_prekey_count(&self) -> Result<u64, SottoError> {
+        Ok(self.0.kem_prekey_count()?.try_into().unwrap_or(u64::MAX))
+    }
+
+    /// Removes the KEM prekey with `id` (absent is not an error) and forgets
+    /// the last-resort uses recorded for it, in one transaction: for
+    /// rotating the last-resort KEM prekey, after a grace period for
+    /// messages in flight.
+    ///
+    /// # Errors
+    /// `Store` if the database failed; then nothing changed.
+    pub fn remove_kem_prekey(&self, id: u32) -> Result<(), SottoError> {
+        Ok(core::KemPreKeyStore::remove_kem_prekey(&*self.0, id.into())?)
     }
 
     /// How many write transactions the store has committed: it grows with
@@ -414,6 +510,30 @@ impl core::OneTimePreKeyStore for ForeignStore {
     }
 }
 
+impl core::KemPreKeyStore for ForeignStore {
+    fn kem_prekey(&self, id: KemPreKeyId) -> Result<Option<KemPreKey>, core::StoreError> {
+        let record = self.0.kem_prekey(id.into()).map_err(backend)?;
+        Self::load(record, KemPreKey::from_record_bytes)
+    }
+
+    fn save_kem_prekey(&self, prekey: &KemPreKey) -> Result<(), core::StoreError> {
+        let record = prekey.to_record_bytes().to_vec();
+        self.0.save_kem_prekey(prekey.id().into(), record).map_err(backend)
+    }
+
+    fn remove_kem_prekey(&self, id: KemPreKeyId) -> Result<(), core::StoreError> {
+        self.0.remove_kem_prekey(id.into()).map_err(backend)
+    }
+
+    fn last_resort_use_recorded(
+        &self,
+        id: KemPreKeyId,
+        base_key: &DhPublicKey,
+    ) -> Result<bool, core::StoreError> {
+        self.0.last_resort_use_recorded(id.into(), base_key.to_bytes().to_vec()).map_err(backend)
+    }
+}
+
 impl core::SessionStore for ForeignStore {
     fn load_session(
         &self,
@@ -445,135 +565,27 @@ pub(crate) type SharedStore = Arc<dyn core::ProtocolStore>;
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
+    use sotto::keys::KemPreKeyKind;
 
     use super::*;
-
-    /// A foreign store written in Rust: what an app writes in its language.
-    #[derive(Default)]
-    struct MapStore {
-        identity: Vec<u8>,
-        /// Ignores `expected_generation`: a broken compare-and-swap.
-        broken: bool,
-        state: Mutex<State>,
-    }
-
-    #[derive(Default)]
-    struct State {
-        peers: HashMap<Address, Vec<u8>>,
-        prekeys: HashMap<(bool, u32), Vec<u8>>,
-        sessions: HashMap<Address, (u64, Vec<u8>)>,
-    }
-
-    impl MapStore {
-        fn state(&self) -> std::sync::MutexGuard<'_, State> {
-            self.state.lock().unwrap()
-        }
-    }
-
-    impl State {
-        fn admits(&self, write: &PendingWrites, broken: bool) -> bool {
-            let stored = self.sessions.get(&write.address).map(|(generation, _)| *generation);
-            let identity_ok = !write.peer_identity_first_use
-                || self
-                    .peers
-                    .get(&write.address)
-                    .is_none_or(|recorded| Some(recorded) == write.peer_identity.as_ref());
-            let prekeys_ok = write
-                .consumed_one_time_prekeys
-                .iter()
-                .all(|id| self.prekeys.contains_key(&(false, *id)));
-            (broken || stored == write.expected_generation) && identity_ok && prekeys_ok
-        }
-    }
-
-    impl ProtocolStore for MapStore {
-        fn local_identity(&self) -> Result<Option<Vec<u8>>, StoreError> {
-            Ok(Some(self.identity.clone()))
-        }
-
-        fn peer_identity(&self, address: Address) -> Result<Option<Vec<u8>>, StoreError> {
-            Ok(self.state().peers.get(&address).cloned())
-        }
-
-        fn signed_prekey(&self, id: u32) -> Result<Option<Vec<u8>>, StoreError> {
-            Ok(self.state().prekeys.get(&(true, id)).cloned())
-        }
-
-        fn save_signed_prekey(&self, id: u32, record: Vec<u8>) -> Result<(), StoreError> {
-            self.state().prekeys.insert((true, id), record);
-            Ok(())
-        }
-
-        fn remove_signed_prekey(&self, id: u32) -> Result<(), StoreError> {
-            self.state().prekeys.remove(&(true, id));
-            Ok(())
-        }
-
-        fn one_time_prekey(&self, id: u32) -> Result<Option<Vec<u8>>, StoreError> {
-            Ok(self.state().prekeys.get(&(false, id)).cloned())
-        }
-
-        fn save_one_time_prekey(&self, id: u32, record: Vec<u8>) -> Result<(), StoreError> {
-            self.state().prekeys.insert((false, id), record);
-            Ok(())
-        }
-
-        fn remove_one_time_prekey(&self, id: u32) -> Result<(), StoreError> {
-            self.state().prekeys.remove(&(false, id));
-            Ok(())
-        }
-
-        fn load_session(&self, address: Address) -> Result<Option<Vec<u8>>, StoreError> {
-            Ok(self.state().sessions.get(&address).map(|(_, record)| record.clone()))
-        }
-
-        fn commit(&self, writes: Vec<PendingWrites>) -> Result<(), StoreError> {
-            let mut state = self.state();
-            if !writes.iter().all(|write| state.admits(write, self.broken)) {
-                return Err(StoreError::Conflict);
-            }
-            for write in writes {
-                if let Some(identity) = write.peer_identity
-                    && (!write.peer_identity_first_use || !state.peers.contains_key(&write.address))
-                {
-                    state.peers.insert(write.address.clone(), identity);
-                }
-                state.sessions.insert(write.address, (write.generation, write.session));
-                for id in write.consumed_one_time_prekeys {
-                    state.prekeys.remove(&(false, id));
-                }
-            }
-            Ok(())
-        }
-    }
-
-    fn map_store(broken: bool) -> Arc<MapStore> {
-        let identity = IdentityKeyPair::generate(&mut sotto::rng::os_rng());
-        Arc::new(MapStore {
-            identity: identity.to_record_bytes().to_vec(),
-            broken,
-            ..MapStore::default()
-        })
-    }
+    use crate::testing::{Broken, MapStore};
 
     #[test]
     fn a_foreign_store_that_keeps_the_contract_passes_the_check() {
-        check_store_conformance(map_store(false), 8).unwrap();
+        check_store_conformance(MapStore::new(Broken::Nothing), 8).unwrap();
     }
 
     #[test]
     fn the_check_refuses_more_threads_than_it_races() {
         assert!(matches!(
-            check_store_conformance(map_store(false), MAX_CONFORMANCE_THREADS + 1),
+            check_store_conformance(MapStore::new(Broken::Nothing), MAX_CONFORMANCE_THREADS + 1),
             Err(SottoError::InvalidArgument { .. })
         ));
     }
 
     #[test]
     fn a_foreign_store_that_ignores_the_generation_fails_the_check() {
-        let error = check_store_conformance(map_store(true), 1).unwrap_err();
+        let error = check_store_conformance(MapStore::new(Broken::Generation), 1).unwrap_err();
         assert!(
             matches!(&error, SottoError::ConformanceFailed { check, .. } if check.contains("compare-and-swap")),
             "{error}"
@@ -581,18 +593,45 @@ mod tests {
     }
 
     #[test]
+    fn a_foreign_store_that_ignores_last_resort_uses_fails_the_check() {
+        let error = check_store_conformance(MapStore::new(Broken::LastResortUses), 1).unwrap_err();
+        assert!(
+            matches!(&error, SottoError::ConformanceFailed { check, .. } if check == "KEM prekeys"),
+            "{error}"
+        );
+    }
+
+    /// A base key, as a first message carries it.
+    fn base_key() -> DhPublicKey {
+        OneTimePreKey::generate(1.into(), &mut sotto::rng::os_rng()).public().key()
+    }
+
+    #[test]
     fn a_commit_crosses_as_pending_writes() {
-        let store = map_store(false);
+        let store = MapStore::new(Broken::Nothing);
         let foreign = ForeignStore(store.clone());
         let address = sotto::session::Address::new("carol", 2).unwrap();
-        let key = IdentityKeyPair::generate(&mut sotto::rng::os_rng()).public();
-        let identity = PeerIdentity { key, verified: false };
-        let prekey = OneTimePreKey::generate(7.into(), &mut sotto::rng::os_rng());
+        let mut rng = sotto::rng::os_rng();
+        let own = IdentityKeyPair::generate(&mut rng);
+        let identity =
+            PeerIdentity { key: IdentityKeyPair::generate(&mut rng).public(), verified: false };
+        let prekey = OneTimePreKey::generate(7.into(), &mut rng);
         core::OneTimePreKeyStore::save_one_time_prekey(&foreign, &prekey).unwrap();
+        let (one_time_kem, last_resort) = (
+            KemPreKey::generate(8.into(), KemPreKeyKind::OneTime, &own, &mut rng),
+            KemPreKey::generate(9.into(), KemPreKeyKind::LastResort, &own, &mut rng),
+        );
+        for kem in [&one_time_kem, &last_resort] {
+            core::KemPreKeyStore::save_kem_prekey(&foreign, kem).unwrap();
+        }
+        let base_key = base_key();
+        let used = core::LastResortUse { kem_prekey: 9.into(), base_key };
         let record = SessionRecord::from_bytes(&SessionRecord::default().to_bytes()).unwrap();
         let commit = StoreCommit::new(address.clone(), None, record)
             .with_peer_identity(PeerIdentityWrite::FirstUse(identity))
-            .consuming(7.into());
+            .consuming(7.into())
+            .consuming_kem(8.into())
+            .recording(used);
 
         let writes = PendingWrites::from_core(&commit).unwrap();
         assert_eq!(writes.address, Address::from(&address));
@@ -601,14 +640,44 @@ mod tests {
         assert_eq!(writes.peer_identity, Some(identity.to_record_bytes()));
         assert!(writes.peer_identity_first_use);
         assert_eq!(writes.consumed_one_time_prekeys, vec![7]);
+        assert_eq!(writes.consumed_kem_prekeys, vec![8]);
+        assert_eq!(
+            writes.last_resort_uses,
+            vec![LastResortUse { kem_prekey: 9, base_key: base_key.to_bytes().to_vec() }]
+        );
 
         core::ProtocolStore::commit(&foreign, std::slice::from_ref(&commit)).unwrap();
         assert_eq!(core::IdentityStore::peer_identity(&foreign, &address).unwrap(), Some(identity));
         assert!(core::OneTimePreKeyStore::one_time_prekey(&foreign, 7.into()).unwrap().is_none());
-        // The same commit again: the generation moved on, the prekey is gone.
+        assert!(core::KemPreKeyStore::kem_prekey(&foreign, 8.into()).unwrap().is_none());
+        // The last-resort prekey stays, and its use is recorded.
+        let kept = core::KemPreKeyStore::kem_prekey(&foreign, 9.into()).unwrap().unwrap();
+        assert_eq!((kept.public(), kept.kind()), (last_resort.public(), KemPreKeyKind::LastResort));
+        assert!(
+            core::KemPreKeyStore::last_resort_use_recorded(&foreign, 9.into(), &base_key).unwrap()
+        );
+        assert!(
+            !core::KemPreKeyStore::last_resort_use_recorded(&foreign, 8.into(), &base_key).unwrap()
+        );
+        // The same commit again: the generation moved on, the prekeys are gone.
         assert!(matches!(
             core::ProtocolStore::commit(&foreign, &[commit]),
             Err(core::StoreError::Conflict { address: conflicted }) if conflicted == address
+        ));
+        // Removing the last-resort prekey forgets its uses.
+        core::KemPreKeyStore::remove_kem_prekey(&foreign, 9.into()).unwrap();
+        assert!(
+            !core::KemPreKeyStore::last_resort_use_recorded(&foreign, 9.into(), &base_key).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_corrupt_kem_prekey_record_is_refused() {
+        let store = MapStore::new(Broken::Nothing);
+        store.state().kem.insert(3, b"not a record".to_vec());
+        assert!(matches!(
+            core::KemPreKeyStore::kem_prekey(&ForeignStore(store), 3.into()),
+            Err(core::StoreError::Corrupt(_))
         ));
     }
 }

@@ -50,6 +50,8 @@ def test_a_store_written_in_python():
     # with its generation; every write went through commit.
     assert set(store.signed) == {1}
     assert store.one_time == {}, "the first message consumed the one-time prekey"
+    assert store.kem == {}, "and the one-time KEM prekey"
+    assert store.committed[0][0].consumed_kem_prekeys == [100]
     assert store.peers[("alice", 1)]
     generation, record = store.sessions[("alice", 1)]
     assert generation > 0 and record
@@ -97,6 +99,7 @@ def test_the_persistent_store_keeps_sessions_across_restarts(tmp_path):
     alice = in_memory(ALICE)
     connect(alice, bob)
     assert store.one_time_prekey_count() == 0
+    assert store.kem_prekey_count() == 0
     del bob, store
 
     reopened = SqliteStore.open(path, key)

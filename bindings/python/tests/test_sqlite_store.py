@@ -1,11 +1,18 @@
 """The SDK's persistent store through the binding: its write counter as a
-rollback anchor, rekeying, and legacy rows."""
+rollback anchor, rekeying, legacy rows, and last-resort KEM prekey uses."""
 
 import pytest
 
-from sotto import IdentityKeyPair, SessionManager, SottoError, SqliteStore, generate_storage_key
+from sotto import (
+    IdentityKeyPair,
+    PreKeyBundle,
+    SessionManager,
+    SottoError,
+    SqliteStore,
+    generate_storage_key,
+)
 
-from helpers import ALICE, BOB, connect, in_memory
+from helpers import ALICE, BOB, MALLORY, connect, in_memory, send
 
 
 def sqlite_bob(tmp_path):
@@ -59,3 +66,30 @@ def test_a_new_store_has_no_legacy_rows(tmp_path):
     assert store.upgrade_legacy_rows([ALICE, BOB]) == 0
     with pytest.raises(SottoError.InvalidArgument):
         store.upgrade_legacy_rows([ALICE.__class__(account="", device=1)])
+
+
+def test_last_resort_uses_persist_until_the_kem_prekey_is_rotated(tmp_path):
+    path, key, store, bob = sqlite_bob(tmp_path)
+    signed = bob.generate_signed_prekey(1)
+    last_resort = bob.generate_last_resort_kem_prekey(5)
+    alice = in_memory(ALICE)
+    alice.process_bundle(BOB, PreKeyBundle(bob.identity_key(), signed, last_resort, None).to_bytes())
+    first = alice.encrypt(BOB, b"first")
+    assert bob.decrypt_and_commit(ALICE, first) == b"first"
+    assert store.kem_prekey_count() == 1, "a last-resort KEM prekey stays"
+    del bob, store
+
+    # Reopened, the store still knows the first message's use of it.
+    store = SqliteStore.open(path, key)
+    bob = SessionManager.with_sqlite_store(BOB, store)
+    with pytest.raises(SottoError.DuplicateMessage):
+        bob.decrypt(MALLORY, first)
+
+    # Rotation: a new last-resort KEM prekey, the old one removed with its uses.
+    bob.generate_last_resort_kem_prekey(6)
+    assert store.kem_prekey_count() == 2
+    store.remove_kem_prekey(5)
+    assert store.kem_prekey_count() == 1
+    with pytest.raises(SottoError.UnknownPreKey):
+        bob.decrypt(MALLORY, first)
+    assert send(alice, bob, b"still here") == b"still here"

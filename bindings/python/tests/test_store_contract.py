@@ -39,6 +39,28 @@ class IgnoresConsumedPrekeys(DictStore):
         return True
 
 
+class IgnoresConsumedKemPrekeys(DictStore):
+    """Lets a commit consume a one-time KEM prekey that is gone."""
+
+    def kem_prekeys_present(self, write):
+        return True
+
+
+class IgnoresLastResortUses(DictStore):
+    """Records a last-resort use again, or of a KEM prekey that is gone: a
+    replayed first message would start a second session."""
+
+    def last_resort_uses_new(self, write):
+        return True
+
+
+class IgnoresBatchDuplicates(DictStore):
+    """Lets two writes of one batch record the same last-resort use."""
+
+    def consumed_once(self, writes):
+        return True
+
+
 class RacesCommits(DictStore):
     """Checks, then applies, with the lock released in between: two threads
     can both advance a session from one generation."""
@@ -58,6 +80,9 @@ class RacesCommits(DictStore):
         (IgnoresGeneration, "compare-and-swap on the generation"),
         (IgnoresFirstUse, "first-use identities"),
         (IgnoresConsumedPrekeys, "consumed one-time prekeys"),
+        (IgnoresConsumedKemPrekeys, "KEM prekeys"),
+        (IgnoresLastResortUses, "KEM prekeys"),
+        (IgnoresBatchDuplicates, "KEM prekeys"),
     ],
 )
 def test_a_store_breaking_the_contract_fails_the_check(store, check):

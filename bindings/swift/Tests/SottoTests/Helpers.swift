@@ -13,6 +13,7 @@ import XCTest
 let aliceAddress = Address(account: "alice", device: 1)
 let bobAddress = Address(account: "bob", device: 1)
 let carolAddress = Address(account: "carol", device: 1)
+let malloryAddress = Address(account: "mallory", device: 1)
 
 func inMemory(_ address: Address) throws -> SessionManager {
     try SessionManager.withInMemoryStore(
@@ -21,12 +22,15 @@ func inMemory(_ address: Address) throws -> SessionManager {
 
 func utf8(_ text: String) -> Data { Data(text.utf8) }
 
-/// What a server would hand out for `manager`'s device.
+/// What a server would hand out for `manager`'s device: a post-quantum
+/// bundle with a one-time KEM prekey and a one-time prekey, both with id
+/// `oneTimeId` (KEM prekeys have ids of their own).
 func bundleOf(_ manager: SessionManager, signedId: UInt32 = 1, oneTimeId: UInt32 = 100) throws -> Data {
     let signed = try manager.generateSignedPrekey(id: signedId)
+    let kem = try XCTUnwrap(manager.generateKemPrekeys(firstId: oneTimeId, count: 1).first)
     let oneTime = try manager.generateOneTimePrekeys(firstId: oneTimeId, count: 1).first
     return try PreKeyBundle(
-        identityKey: manager.identityKey(), signedPrekey: signed, oneTimePrekey: oneTime
+        identityKey: manager.identityKey(), signedPrekey: signed, kemPrekey: kem, oneTimePrekey: oneTime
     ).toBytes()
 }
 
@@ -86,7 +90,11 @@ class MapStore: ProtocolStore, @unchecked Sendable {
     var peers: [Address: Data] = [:]
     var signed: [UInt32: Data] = [:]
     var oneTime: [UInt32: Data] = [:]
+    var kem: [UInt32: Data] = [:]
+    var lastResortUses: Set<LastResortUse> = []
     var sessions: [Address: Stored] = [:]
+    /// The writes of every commit, in order.
+    var committed: [[PendingWrites]] = []
     var failWith: Error?
     var commits = 0
 
@@ -107,10 +115,22 @@ class MapStore: ProtocolStore, @unchecked Sendable {
     func oneTimePrekey(id: UInt32) throws -> Data? { try locked { oneTime[id] } }
     func saveOneTimePrekey(id: UInt32, record: Data) throws { try locked { oneTime[id] = record } }
     func removeOneTimePrekey(id: UInt32) throws { try locked { oneTime[id] = nil } }
+    func kemPrekey(id: UInt32) throws -> Data? { try locked { kem[id] } }
+    func saveKemPrekey(id: UInt32, record: Data) throws { try locked { kem[id] = record } }
+    /// Removes the KEM prekey and forgets its recorded last-resort uses.
+    func removeKemPrekey(id: UInt32) throws {
+        try locked { () -> Void in
+            kem[id] = nil
+            lastResortUses = lastResortUses.filter { $0.kemPrekey != id }
+        }
+    }
+    func lastResortUseRecorded(id: UInt32, baseKey: Data) throws -> Bool {
+        try locked { lastResortUses.contains(LastResortUse(kemPrekey: id, baseKey: baseKey)) }
+    }
     func loadSession(address: Address) throws -> Data? { try locked { sessions[address]?.record } }
 
-    // The three checks of the contract, each its own method so that a test
-    // can break one. Called with the lock held.
+    // The checks of the contract, each its own method so that a test can
+    // break one. Called with the lock held.
 
     func generationMatches(_ write: PendingWrites) -> Bool {
         sessions[write.address]?.generation == write.expectedGeneration
@@ -125,8 +145,29 @@ class MapStore: ProtocolStore, @unchecked Sendable {
         write.consumedOneTimePrekeys.allSatisfy { oneTime[$0] != nil }
     }
 
+    func kemPrekeysPresent(_ write: PendingWrites) -> Bool {
+        write.consumedKemPrekeys.allSatisfy { kem[$0] != nil }
+    }
+
+    func lastResortUsesNew(_ write: PendingWrites) -> Bool {
+        write.lastResortUses.allSatisfy { kem[$0.kemPrekey] != nil && !lastResortUses.contains($0) }
+    }
+
+    /// No two writes of the batch consume one prekey or record one use.
+    func consumedOnce(_ writes: [PendingWrites]) -> Bool {
+        let oneTimeIds = writes.flatMap { $0.consumedOneTimePrekeys }
+        let kemIds = writes.flatMap { $0.consumedKemPrekeys }
+        let uses = writes.flatMap { $0.lastResortUses }
+        return Set(oneTimeIds).count == oneTimeIds.count && Set(kemIds).count == kemIds.count
+            && Set(uses).count == uses.count
+    }
+
     func admits(_ writes: [PendingWrites]) -> Bool {
-        writes.allSatisfy { generationMatches($0) && identityAdmitted($0) && prekeysPresent($0) }
+        consumedOnce(writes)
+            && writes.allSatisfy {
+                generationMatches($0) && identityAdmitted($0) && prekeysPresent($0)
+                    && kemPrekeysPresent($0) && lastResortUsesNew($0)
+            }
     }
 
     func apply(_ writes: [PendingWrites]) {
@@ -136,8 +177,11 @@ class MapStore: ProtocolStore, @unchecked Sendable {
             }
             sessions[write.address] = Stored(generation: write.generation, record: write.session)
             for id in write.consumedOneTimePrekeys { oneTime[id] = nil }
+            for id in write.consumedKemPrekeys { kem[id] = nil }
+            lastResortUses.formUnion(write.lastResortUses)
         }
         commits += 1
+        committed.append(writes)
     }
 
     /// Checks every write, then applies them all, under the lock: one

@@ -46,6 +46,8 @@ final class SottoTests: XCTestCase {
         // session with its generation; every write went through commit.
         XCTAssertEqual(Set(store.signed.keys), [1])
         XCTAssertTrue(store.oneTime.isEmpty, "the first message consumed the one-time prekey")
+        XCTAssertTrue(store.kem.isEmpty, "and the one-time KEM prekey")
+        XCTAssertEqual(store.committed.first?.first?.consumedKemPrekeys, [100])
         XCTAssertNotNil(store.peers[aliceAddress])
         XCTAssertGreaterThan(try XCTUnwrap(store.sessions[aliceAddress]).generation, 0)
         XCTAssertEqual(store.commits, 2, "the first message's commit, then the reply's encryption")
@@ -94,6 +96,7 @@ final class SottoTests: XCTestCase {
             let store = try SqliteStore.create(path: path, storageKey: key, identity: identity)
             try connect(alice, SessionManager.withSqliteStore(address: bobAddress, store: store))
             XCTAssertEqual(try store.oneTimePrekeyCount(), 0)
+            XCTAssertEqual(try store.kemPrekeyCount(), 0)
         }
 
         let bob = try SessionManager.withSqliteStore(

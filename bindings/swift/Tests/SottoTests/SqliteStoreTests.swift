@@ -1,5 +1,5 @@
 // The SDK's persistent store through the binding: its write counter as a
-// rollback anchor, rekeying, and legacy rows. Mirrors
+// rollback anchor, rekeying, legacy rows, and last-resort KEM prekey uses. Mirrors
 // bindings/kotlin/src/test/kotlin/sotto/SqliteStoreTest.kt.
 
 import Foundation
@@ -74,5 +74,40 @@ final class SqliteStoreTests: XCTestCase {
         assertThrowsSotto(try store.upgradeLegacyRows(addresses: [Address(account: "", device: 1)])) {
             if case .InvalidArgument = $0 { true } else { false }
         }
+    }
+
+    func testLastResortUsesPersistUntilTheKemPrekeyIsRotated() throws {
+        let key = generateStorageKey()
+        let alice = try inMemory(aliceAddress)
+        var first = Data()
+        do {
+            let store = try SqliteStore.create(path: path, storageKey: key, identity: IdentityKeyPair.generate())
+            let bob = try SessionManager.withSqliteStore(address: bobAddress, store: store)
+            let bundle = try PreKeyBundle(
+                identityKey: bob.identityKey(), signedPrekey: bob.generateSignedPrekey(id: 1),
+                kemPrekey: bob.generateLastResortKemPrekey(id: 5), oneTimePrekey: nil
+            ).toBytes()
+            try alice.processBundle(address: bobAddress, bundle: bundle)
+            first = try alice.encrypt(address: bobAddress, plaintext: utf8("first"))
+            XCTAssertEqual(try bob.decryptAndCommit(address: aliceAddress, message: first), utf8("first"))
+            XCTAssertEqual(try store.kemPrekeyCount(), 1, "a last-resort KEM prekey stays")
+        }
+
+        // Reopened, the store still knows the first message's use of it.
+        let store = try SqliteStore.open(path: path, storageKey: key)
+        let bob = try SessionManager.withSqliteStore(address: bobAddress, store: store)
+        assertThrowsSotto(try bob.decrypt(address: malloryAddress, message: first)) {
+            if case .DuplicateMessage = $0 { true } else { false }
+        }
+
+        // Rotation: a new last-resort KEM prekey, the old one removed with its uses.
+        _ = try bob.generateLastResortKemPrekey(id: 6)
+        XCTAssertEqual(try store.kemPrekeyCount(), 2)
+        try store.removeKemPrekey(id: 5)
+        XCTAssertEqual(try store.kemPrekeyCount(), 1)
+        assertThrowsSotto(try bob.decrypt(address: malloryAddress, message: first)) {
+            if case .UnknownPreKey = $0 { true } else { false }
+        }
+        XCTAssertEqual(try send(alice, bob, utf8("still here")), utf8("still here"))
     }
 }

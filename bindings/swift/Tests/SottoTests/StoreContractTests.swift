@@ -22,6 +22,22 @@ final class IgnoresConsumedPrekeys: MapStore {
     override func prekeysPresent(_ write: PendingWrites) -> Bool { true }
 }
 
+/// Lets a commit consume a one-time KEM prekey that is gone.
+final class IgnoresConsumedKemPrekeys: MapStore {
+    override func kemPrekeysPresent(_ write: PendingWrites) -> Bool { true }
+}
+
+/// Records a last-resort use again, or of a KEM prekey that is gone: a
+/// replayed first message would start a second session.
+final class IgnoresLastResortUses: MapStore {
+    override func lastResortUsesNew(_ write: PendingWrites) -> Bool { true }
+}
+
+/// Lets two writes of one batch record the same last-resort use.
+final class IgnoresBatchDuplicates: MapStore {
+    override func consumedOnce(_ writes: [PendingWrites]) -> Bool { true }
+}
+
 /// Checks, then applies, with the lock released in between: two threads can
 /// both advance a session from one generation.
 final class RacesCommits: MapStore {
@@ -62,6 +78,18 @@ final class StoreContractTests: XCTestCase {
 
     func testAStoreIgnoringConsumedPrekeysFailsTheCheck() {
         assertFails(IgnoresConsumedPrekeys(identity: IdentityKeyPair.generate()), on: "consumed one-time prekeys")
+    }
+
+    func testAStoreIgnoringConsumedKemPrekeysFailsTheCheck() {
+        assertFails(IgnoresConsumedKemPrekeys(identity: IdentityKeyPair.generate()), on: "KEM prekeys")
+    }
+
+    func testAStoreIgnoringLastResortUsesFailsTheCheck() {
+        assertFails(IgnoresLastResortUses(identity: IdentityKeyPair.generate()), on: "KEM prekeys")
+    }
+
+    func testAStoreIgnoringDuplicatesInABatchFailsTheCheck() {
+        assertFails(IgnoresBatchDuplicates(identity: IdentityKeyPair.generate()), on: "KEM prekeys")
     }
 
     func testAStoreWhoseCommitIsNotAtomicFailsTheConcurrentCheck() throws {

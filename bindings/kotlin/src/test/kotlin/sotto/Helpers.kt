@@ -9,6 +9,7 @@ import org.junit.jupiter.api.Assertions.assertTrue
 import uniffi.sotto.Address
 import uniffi.sotto.IdentityKeyPair
 import uniffi.sotto.InMemoryStore
+import uniffi.sotto.LastResortUse
 import uniffi.sotto.PendingWrites
 import uniffi.sotto.PreKeyBundle
 import uniffi.sotto.ProtocolStore
@@ -18,17 +19,23 @@ import uniffi.sotto.StoreException
 val ALICE = Address("alice", 1u)
 val BOB = Address("bob", 1u)
 val CAROL = Address("carol", 1u)
+val MALLORY = Address("mallory", 1u)
 
 fun inMemory(address: Address): SessionManager =
     SessionManager.withInMemoryStore(address, InMemoryStore(IdentityKeyPair.generate()))
 
 fun bytes(text: String): ByteArray = text.toByteArray()
 
-/** What a server would hand out for `manager`'s device. */
+/**
+ * What a server would hand out for `manager`'s device: a post-quantum bundle
+ * with a one-time KEM prekey and a one-time prekey, both with id `oneTimeId`
+ * (KEM prekeys have ids of their own).
+ */
 fun bundleOf(manager: SessionManager, signedId: UInt = 1u, oneTimeId: UInt = 100u): ByteArray {
     val signed = manager.generateSignedPrekey(signedId)
+    val kem = manager.generateKemPrekeys(oneTimeId, 1u).first()
     val oneTime = manager.generateOneTimePrekeys(oneTimeId, 1u).first()
-    return PreKeyBundle(manager.identityKey(), signed, oneTime).toBytes()
+    return PreKeyBundle(manager.identityKey(), signed, kem, oneTime).toBytes()
 }
 
 /** `alice` starts a session from `bob`'s bundle; `bob` answers. */
@@ -49,6 +56,9 @@ fun send(sender: SessionManager, receiver: SessionManager, plaintext: ByteArray)
 /** A session record as stored, with the generation it was committed with. */
 class Stored(val generation: ULong, val record: ByteArray)
 
+/** A last-resort use as a set element: `LastResortUse`'s ByteArray compares by identity. */
+fun useKey(used: LastResortUse): Pair<UInt, List<Byte>> = used.kemPrekey to used.baseKey.toList()
+
 /**
  * A ProtocolStore in Kotlin maps under one lock: records are opaque bytes,
  * and each session's generation is kept beside its record.
@@ -59,7 +69,11 @@ open class MapStore(identity: IdentityKeyPair) : ProtocolStore {
     val peers = HashMap<Address, ByteArray>()
     val signed = HashMap<UInt, ByteArray>()
     val oneTime = HashMap<UInt, ByteArray>()
+    val kem = HashMap<UInt, ByteArray>()
+    val lastResortUses = HashSet<Pair<UInt, List<Byte>>>()
     val sessions = HashMap<Address, Stored>()
+    /** The writes of every commit, in order. */
+    val committed = ArrayList<List<PendingWrites>>()
     @Volatile var failWith: Exception? = null
     @Volatile var commits = 0
 
@@ -84,10 +98,24 @@ open class MapStore(identity: IdentityKeyPair) : ProtocolStore {
 
     override fun removeOneTimePrekey(id: UInt) = locked { oneTime.remove(id); Unit }
 
+    override fun kemPrekey(id: UInt): ByteArray? = locked { kem[id] }
+
+    override fun saveKemPrekey(id: UInt, record: ByteArray) = locked { kem[id] = record }
+
+    /** Removes the KEM prekey and forgets its recorded last-resort uses. */
+    override fun removeKemPrekey(id: UInt) = locked {
+        kem.remove(id)
+        lastResortUses.removeAll { it.first == id }
+        Unit
+    }
+
+    override fun lastResortUseRecorded(id: UInt, baseKey: ByteArray): Boolean =
+        locked { (id to baseKey.toList()) in lastResortUses }
+
     override fun loadSession(address: Address): ByteArray? = locked { sessions[address]?.record }
 
-    // The three checks of the contract, each its own method so that a test
-    // can break one. Called with the lock held.
+    // The checks of the contract, each its own method so that a test can
+    // break one. Called with the lock held.
 
     open fun generationMatches(write: PendingWrites): Boolean =
         sessions[write.address]?.generation == write.expectedGeneration
@@ -100,8 +128,26 @@ open class MapStore(identity: IdentityKeyPair) : ProtocolStore {
     open fun prekeysPresent(write: PendingWrites): Boolean =
         write.consumedOneTimePrekeys.all { it in oneTime }
 
+    open fun kemPrekeysPresent(write: PendingWrites): Boolean =
+        write.consumedKemPrekeys.all { it in kem }
+
+    open fun lastResortUsesNew(write: PendingWrites): Boolean =
+        write.lastResortUses.all { it.kemPrekey in kem && useKey(it) !in lastResortUses }
+
+    /** No two writes of the batch consume one prekey or record one use. */
+    open fun consumedOnce(writes: List<PendingWrites>): Boolean =
+        listOf(
+            writes.flatMap { it.consumedOneTimePrekeys },
+            writes.flatMap { it.consumedKemPrekeys },
+            writes.flatMap { write -> write.lastResortUses.map(::useKey) },
+        ).all { it.toSet().size == it.size }
+
     fun admits(writes: List<PendingWrites>): Boolean =
-        writes.all { generationMatches(it) && identityAdmitted(it) && prekeysPresent(it) }
+        consumedOnce(writes) &&
+            writes.all {
+                generationMatches(it) && identityAdmitted(it) && prekeysPresent(it) &&
+                    kemPrekeysPresent(it) && lastResortUsesNew(it)
+            }
 
     fun apply(writes: List<PendingWrites>) {
         for (write in writes) {
@@ -111,8 +157,11 @@ open class MapStore(identity: IdentityKeyPair) : ProtocolStore {
             }
             sessions[write.address] = Stored(write.generation, write.session)
             write.consumedOneTimePrekeys.forEach { oneTime.remove(it) }
+            write.consumedKemPrekeys.forEach { kem.remove(it) }
+            write.lastResortUses.forEach { lastResortUses.add(useKey(it)) }
         }
         commits += 1
+        committed.add(writes)
     }
 
     /** Checks every write, then applies them all, under the lock: one compare-and-swap. */

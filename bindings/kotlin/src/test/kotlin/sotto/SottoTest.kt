@@ -59,6 +59,8 @@ class SottoTest {
         // session with its generation; every write went through commit.
         assertEquals(setOf(1u), store.signed.keys)
         assertTrue(store.oneTime.isEmpty(), "the first message consumed the one-time prekey")
+        assertTrue(store.kem.isEmpty(), "and the one-time KEM prekey")
+        assertEquals(listOf(100u), store.committed[0][0].consumedKemPrekeys)
         assertTrue(store.peers.containsKey(ALICE))
         assertTrue(store.sessions.getValue(ALICE).generation > 0uL)
         assertEquals(2, store.commits, "the first message's commit, then the reply's encryption")
@@ -102,6 +104,7 @@ class SottoTest {
         SqliteStore.create(path, key, identity).use { store ->
             SessionManager.withSqliteStore(BOB, store).use { bob -> connect(alice, bob) }
             assertEquals(0uL, store.oneTimePrekeyCount())
+            assertEquals(0uL, store.kemPrekeyCount())
         }
 
         SqliteStore.open(path, key).use { store ->

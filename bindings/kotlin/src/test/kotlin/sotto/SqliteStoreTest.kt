@@ -1,5 +1,5 @@
 // The SDK's persistent store through the binding: its write counter as a
-// rollback anchor, rekeying, and legacy rows.
+// rollback anchor, rekeying, legacy rows, and last-resort KEM prekey uses.
 package sotto
 
 import java.nio.file.Path
@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
 import uniffi.sotto.Address
 import uniffi.sotto.IdentityKeyPair
+import uniffi.sotto.PreKeyBundle
 import uniffi.sotto.SessionManager
 import uniffi.sotto.SottoException
 import uniffi.sotto.SqliteStore
@@ -70,6 +71,39 @@ class SqliteStoreTest {
             assertThrows(SottoException.InvalidArgument::class.java) {
                 store.upgradeLegacyRows(listOf(Address("", 1u)))
             }
+        }
+    }
+
+    @Test
+    fun lastResortUsesPersistUntilTheKemPrekeyIsRotated(@TempDir dir: Path) {
+        val path = dir.resolve("bob.sqlite").toString()
+        val key = generateStorageKey()
+        val alice = inMemory(ALICE)
+        val first = SqliteStore.create(path, key, IdentityKeyPair.generate()).use { store ->
+            val bob = SessionManager.withSqliteStore(BOB, store)
+            val signed = bob.generateSignedPrekey(1u)
+            val lastResort = bob.generateLastResortKemPrekey(5u)
+            alice.processBundle(BOB, PreKeyBundle(bob.identityKey(), signed, lastResort, null).toBytes())
+            val message = alice.encrypt(BOB, bytes("first"))
+            assertEquals("first", String(bob.decryptAndCommit(ALICE, message)))
+            assertEquals(1uL, store.kemPrekeyCount(), "a last-resort KEM prekey stays")
+            bob.close()
+            message
+        }
+
+        SqliteStore.open(path, key).use { store ->
+            // Reopened, the store still knows the first message's use of it.
+            val bob = SessionManager.withSqliteStore(BOB, store)
+            assertThrows(SottoException.DuplicateMessage::class.java) { bob.decrypt(MALLORY, first) }
+
+            // Rotation: a new last-resort KEM prekey, the old one removed with its uses.
+            bob.generateLastResortKemPrekey(6u)
+            assertEquals(2uL, store.kemPrekeyCount())
+            store.removeKemPrekey(5u)
+            assertEquals(1uL, store.kemPrekeyCount())
+            assertThrows(SottoException.UnknownPreKey::class.java) { bob.decrypt(MALLORY, first) }
+            assertEquals("still here", String(send(alice, bob, bytes("still here"))))
+            bob.close()
         }
     }
 }

@@ -28,6 +28,24 @@ class IgnoresConsumedPrekeys : MapStore(IdentityKeyPair.generate()) {
     override fun prekeysPresent(write: PendingWrites) = true
 }
 
+/** Lets a commit consume a one-time KEM prekey that is gone. */
+class IgnoresConsumedKemPrekeys : MapStore(IdentityKeyPair.generate()) {
+    override fun kemPrekeysPresent(write: PendingWrites) = true
+}
+
+/**
+ * Records a last-resort use again, or of a KEM prekey that is gone: a
+ * replayed first message would start a second session.
+ */
+class IgnoresLastResortUses : MapStore(IdentityKeyPair.generate()) {
+    override fun lastResortUsesNew(write: PendingWrites) = true
+}
+
+/** Lets two writes of one batch record the same last-resort use. */
+class IgnoresBatchDuplicates : MapStore(IdentityKeyPair.generate()) {
+    override fun consumedOnce(writes: List<PendingWrites>) = true
+}
+
 /**
  * Checks, then applies, with the lock released in between: two threads can
  * both advance a session from one generation.
@@ -65,6 +83,15 @@ class StoreContractTest {
     @Test
     fun aStoreIgnoringConsumedPrekeysFailsTheCheck() =
         failsOn("consumed one-time prekeys", IgnoresConsumedPrekeys())
+
+    @Test
+    fun aStoreIgnoringConsumedKemPrekeysFailsTheCheck() = failsOn("KEM prekeys", IgnoresConsumedKemPrekeys())
+
+    @Test
+    fun aStoreIgnoringLastResortUsesFailsTheCheck() = failsOn("KEM prekeys", IgnoresLastResortUses())
+
+    @Test
+    fun aStoreIgnoringDuplicatesInABatchFailsTheCheck() = failsOn("KEM prekeys", IgnoresBatchDuplicates())
 
     @Test
     fun aStoreWhoseCommitIsNotAtomicFailsTheConcurrentCheck() {
