@@ -95,7 +95,11 @@ impl DecryptBatch {
     /// messages from it, and returns the plaintext. Stores nothing.
     ///
     /// Throws as `SessionManager.decrypt` (the batch is then unchanged), or
-    /// `ALREADY_COMMITTED` once the batch was committed.
+    /// `ALREADY_COMMITTED` once the batch was committed. A first message is
+    /// checked against the batch's earlier ones too: one that names a
+    /// one-time prekey or one-time KEM prekey an earlier one used is
+    /// `UNKNOWN_PREKEY`, one whose use of the last-resort KEM prekey an
+    /// earlier one made is `DUPLICATE_MESSAGE`.
     pub fn decrypt(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Address")] address: JsValue,
@@ -116,9 +120,11 @@ impl DecryptBatch {
     }
 
     /// Stores the state every decrypted message leads to, in one store
-    /// transaction (one compare-and-swap per address, all or nothing), and
-    /// resolves once it is durable. The batch is then used up, whatever the
-    /// outcome.
+    /// transaction (one compare-and-swap per address, all or nothing, with
+    /// the removal of the one-time prekeys and one-time KEM prekeys its
+    /// first messages used and the record of their last-resort KEM prekey
+    /// uses), and resolves once it is durable. The batch is then used up,
+    /// whatever the outcome.
     ///
     /// Rejects with `STALE_DECRYPTION` if any address of the batch was
     /// written since the batch first loaded it, or a store error (nothing

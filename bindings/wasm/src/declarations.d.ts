@@ -22,6 +22,38 @@ export interface OneTimePreKeyPublic {
   key: Uint8Array;
 }
 
+/** The public half of a KEM prekey (PQXDH, ML-KEM-1024), as uploaded to
+ *  the server: a one-time one (`generateKemPrekeys`) or the device's
+ *  last-resort one (`generateLastResortKemPrekey`). Which of the two it is
+ *  is known only to the device: it is neither signed nor sent. */
+export interface KemPreKeyPublic {
+  /** The prekey's id (KEM prekeys have ids of their own, apart from
+   *  signed and one-time prekeys). */
+  id: number;
+  /** The encoded ML-KEM-1024 public key, `EncodeKEM(key)`: the type byte
+   *  0x01 and the 1568-byte encapsulation key, 1569 bytes. */
+  key: Uint8Array;
+  /** Ed25519 signature by the identity key over the id and the encoded
+   *  key, 64 bytes. */
+  signature: Uint8Array;
+}
+
+/** Which key agreement made a session (`SessionManager.sessionHandshake`):
+ *  `"PQXDH"` (post-quantum, with ML-KEM-1024: recorded traffic resists a
+ *  future quantum computer) or `"X3DH"` (classical: made only where the
+ *  app allowed classical sessions, or stored before Sotto made every new
+ *  session post-quantum). More may be added. */
+export type Handshake = "PQXDH" | "X3DH";
+
+/** Whether a `SessionManager` starts and accepts classical (X3DH)
+ *  sessions (`withClassicalSessions`): `"REFUSE"`, the default, refuses a
+ *  bundle without a KEM prekey and a first message without a KEM
+ *  ciphertext with `CLASSICAL_SESSION_REFUSED`, so that a server cannot
+ *  silently downgrade a session; `"ALLOW"` accepts them, for peers whose
+ *  devices publish no KEM prekeys (show the user which conversations are
+ *  classical). Sessions already stored keep working either way. */
+export type ClassicalSessions = "REFUSE" | "ALLOW";
+
 /**
  * The stable `code` of every error Sotto throws, or rejects a `Promise`
  * with. Codes are never renamed; new ones may be added.
@@ -29,8 +61,20 @@ export interface OneTimePreKeyPublic {
  * - `INVALID_ARGUMENT`: an argument is unusable (a bad address, key, id,
  *   cipher suite, call id, scanned safety number, or a store object that
  *   lacks a method).
- * - `INVALID_BUNDLE`: a prekey bundle is malformed, of another version, or
- *   its signed prekey is not signed by its identity key.
+ * - `INVALID_BUNDLE`: a prekey bundle is malformed (a key that is not one,
+ *   an ML-KEM key that fails its modulus check included), of another
+ *   version, or its signed prekey is not signed by its identity key.
+ * - `BAD_KEM_SIGNATURE`: a prekey bundle's KEM prekey is not signed by the
+ *   bundle's identity key: the server, or someone between, replaced it,
+ *   which would break the session's post-quantum protection. Nothing was
+ *   stored; do not retry with the same bundle.
+ * - `CLASSICAL_SESSION_REFUSED`: the session with `error.address` would be
+ *   classical (X3DH), not post-quantum: its bundle has no KEM prekey, or
+ *   its first message no KEM ciphertext, and the manager refuses classical
+ *   sessions (the default). Nothing was stored. Either the peer's device
+ *   publishes no KEM prekeys (an earlier Sotto), or something between
+ *   stripped them; an app that must reach such devices opts in with
+ *   `manager.withClassicalSessions("ALLOW")`.
  * - `MALFORMED_MESSAGE`: a received message, call offer or call answer is
  *   not well-formed (too large, not protobuf, another wire version, bad
  *   header, a field out of range).
@@ -60,8 +104,9 @@ export interface OneTimePreKeyPublic {
  * - `UNTRUSTED_IDENTITY`: `error.address` presented another identity key
  *   (`error.identityKey`) than the one recorded. Show the change; once the
  *   user accepts it, call `trustIdentity(address, identityKey, ...)`.
- * - `UNKNOWN_PREKEY`: a first message names a signed or one-time prekey
- *   this device does not have (never made, removed, or already used).
+ * - `UNKNOWN_PREKEY`: a first message names a signed, one-time or KEM
+ *   prekey this device does not have (never made, removed, or already used:
+ *   a one-time KEM prekey starts one session only).
  * - `CALL_SIGNAL_REJECTED`: a 1:1 call's offer or answer was refused: an
  *   offer naming other identity keys than the DM session it arrived in
  *   (made for another device, or the two sides know different keys), an
@@ -70,15 +115,16 @@ export interface OneTimePreKeyPublic {
  *   earlier offer's, another call's, another device's: the `OutgoingCall`
  *   still waits for its own). Drop the signal; `message` says which.
  * - `DUPLICATE_MESSAGE`: message `error.counter` was already decrypted and
- *   committed: an app that commits before acknowledging treats it as
- *   "already have it" and acknowledges.
+ *   committed (a first message whose use of the last-resort KEM prekey is
+ *   recorded included, from whichever address): an app that commits before
+ *   acknowledging treats it as "already have it" and acknowledges.
  * - `LIMIT_EXCEEDED`: a plaintext over the size limit, a message too far
  *   ahead in its chain, an exhausted message or frame counter.
  * - `AUTHENTICATION_FAILED`: a message or frame was altered, or is not
  *   meant for this session or key (a frame under the keys of an earlier
  *   call agreement included).
- * - `KEY_AGREEMENT_FAILED`: X3DH, the ratchet or a call's key agreement
- *   refused a key (small order).
+ * - `KEY_AGREEMENT_FAILED`: PQXDH (or X3DH), the ratchet or a call's key
+ *   agreement refused a key (small order).
  * - `FRAME_REJECTED`: an SFrame frame with a malformed header, an unknown
  *   key id, or too short to hold a tag.
  * - `FRAME_REPLAYED`: an SFrame frame already received, or older than the
@@ -101,6 +147,8 @@ export interface OneTimePreKeyPublic {
 export type ErrorCode =
   | "INVALID_ARGUMENT"
   | "INVALID_BUNDLE"
+  | "BAD_KEM_SIGNATURE"
+  | "CLASSICAL_SESSION_REFUSED"
   | "MALFORMED_MESSAGE"
   | "NO_SESSION"
   | "STALE_DECRYPTION"
@@ -132,7 +180,8 @@ export interface SottoError extends Error {
   name: "SottoError";
   code: ErrorCode;
   /** `UNTRUSTED_IDENTITY`: the address that presented a new key;
-   *  `CONFLICT`, `CONTENDED`, `PEER_IDENTITY_MISSING`: the address. */
+   *  `CONFLICT`, `CONTENDED`, `PEER_IDENTITY_MISSING`,
+   *  `CLASSICAL_SESSION_REFUSED`: the address. */
   address?: Address;
   /** `UNTRUSTED_IDENTITY`: the identity key it presented (32 bytes). */
   identityKey?: Uint8Array;
@@ -178,6 +227,26 @@ export interface StoreWrite {
   /** One-time prekeys this write consumed: each must still be stored
    *  (otherwise `CONFLICT`), and is removed. */
   consumedOneTimePrekeys: number[];
+  /** One-time KEM prekeys this write consumed (a PQXDH first message):
+   *  each must still be stored (otherwise `CONFLICT`), and is removed. */
+  consumedKemPrekeys: number[];
+  /** Uses of last-resort KEM prekeys this write makes (a PQXDH first
+   *  message that named one): for each, the KEM prekey must still be
+   *  stored and the use (the pair of id and base key) not be recorded yet
+   *  (otherwise `CONFLICT`); each is recorded, and kept until its KEM
+   *  prekey is removed, so that a replay of the first message cannot start
+   *  a second session. */
+  lastResortUses: LastResortUse[];
+}
+
+/** A session started with a last-resort KEM prekey, as `StoreWrite`
+ *  carries it and `ProtocolStore.lastResortUseRecorded` asks for it. */
+export interface LastResortUse {
+  /** The id of the last-resort KEM prekey. */
+  kemPrekey: number;
+  /** The base key of the first message that used it (the initiator's
+   *  ephemeral X25519 key, 32 bytes). */
+  baseKey: Uint8Array;
 }
 
 /** What a store's `commit` throws when a check of the batch fails: any
@@ -199,7 +268,8 @@ export interface StoreConflict {
  * nothing else). Answer them from memory: load every record at start-up.
  *
  * **Writes** (`commit`, `saveSignedPrekey`, `saveOneTimePrekey`,
- * `removeSignedPrekey`, `removeOneTimePrekey`) change the store's state at
+ * `saveKemPrekey`, `removeSignedPrekey`, `removeOneTimePrekey`,
+ * `removeKemPrekey`) change the store's state at
  * once, before they return: every read after them sees the change. Each
  * may return a `Promise` that resolves once the change is durable (on
  * disk), or `undefined` if there is nothing to wait for (a store that
@@ -217,17 +287,25 @@ export interface StoreConflict {
  *    `expectedGeneration` (`null`: no session is stored for `address`); if
  *    `peerIdentityFirstUse`, no identity is stored for `address`, or the
  *    same bytes as `peerIdentity`; every id of `consumedOneTimePrekeys` is
- *    stored. If any check fails, change nothing and throw a
- *    `StoreConflict` (an object with `code: "CONFLICT"`, for instance
+ *    stored as a one-time prekey, every id of `consumedKemPrekeys` as a
+ *    KEM prekey; for every use of `lastResortUses`, its `kemPrekey` is
+ *    stored and the use is not recorded; and no two writes of the batch
+ *    consume the same prekey or record the same use. If any check fails,
+ *    change nothing and throw a `StoreConflict` (an object with
+ *    `code: "CONFLICT"`, for instance
  *    `Object.assign(new Error("conflict"), { code: "CONFLICT" })`);
  * 2. otherwise apply every write: store `peerIdentity` (first use: only if
  *    none is stored; otherwise always), store `session` with its
- *    `generation` beside it, remove the `consumedOneTimePrekeys`;
+ *    `generation` beside it, remove the `consumedOneTimePrekeys` and the
+ *    `consumedKemPrekeys`, record each of `lastResortUses` (until
+ *    `removeKemPrekey` of its prekey);
  * 3. persist all of it as one transaction (all or nothing after a crash),
  *    returning a `Promise` of its completion.
  *
  * This is what keeps every message key single-use: two writes computed
- * from one generation can never both be applied. Test a store with
+ * from one generation can never both be applied; and every KEM prekey use:
+ * a one-time KEM prekey starts one session, a last-resort one each first
+ * message once. Test a store with
  * `checkStoreConformance` (on an empty instance).
  *
  * One store object per database, and one tab owning it at a time (the Web
@@ -249,6 +327,20 @@ export interface ProtocolStore {
   saveOneTimePrekey(id: number, record: Uint8Array): void | Promise<unknown>;
   /** Absent is not an error. */
   removeOneTimePrekey(id: number): void | Promise<unknown>;
+  /** The KEM prekey record with `id` (one-time or last-resort: the record
+   *  says which). */
+  kemPrekey(id: number): Uint8Array | null | undefined;
+  /** Stores (or replaces) the KEM prekey record with `id`. */
+  saveKemPrekey(id: number, record: Uint8Array): void | Promise<unknown>;
+  /** Removes the KEM prekey record with `id` (absent is not an error), and
+   *  forgets every last-resort use recorded for `id`. Sotto removes one-time
+   *  KEM prekeys through `commit`; the app calls this when it rotates its
+   *  last-resort KEM prekey, after a grace period for messages in flight. */
+  removeKemPrekey(id: number): void | Promise<unknown>;
+  /** Whether a `commit` recorded the use of last-resort KEM prekey `id`
+   *  with `baseKey` (32 bytes), and `removeKemPrekey(id)` was not called
+   *  since: `true` or `false`, synchronously. */
+  lastResortUseRecorded(id: number, baseKey: Uint8Array): boolean;
   /** The session record stored for `address`. */
   loadSession(address: Address): Uint8Array | null | undefined;
   /** Applies `writes` all or nothing, as a compare-and-swap on each

@@ -30,8 +30,13 @@ use crate::store::JsStoreFailure;
 pub(crate) enum ErrorCode {
     /// An argument is unusable: a bad address, key, id or call id.
     InvalidArgument,
-    /// A prekey bundle is malformed or badly signed.
+    /// A prekey bundle is malformed or its signed prekey badly signed.
     InvalidBundle,
+    /// A prekey bundle's KEM prekey is not signed by its identity key.
+    BadKemSignature,
+    /// A new session would be classical (X3DH), and the manager refuses
+    /// those.
+    ClassicalSessionRefused,
     /// A received message is not a well-formed Sotto message.
     MalformedMessage,
     /// No session with the address, or none the message belongs to.
@@ -51,7 +56,8 @@ pub(crate) enum ErrorCode {
     NoLocalIdentity,
     /// The address presented another identity key than the one recorded.
     UntrustedIdentity,
-    /// A first message names a prekey this device does not have.
+    /// A first message names a prekey (signed, one-time or KEM) this device
+    /// does not have.
     UnknownPrekey,
     /// A 1:1 call's offer or answer was refused (other identities, a
     /// replay, the answer to another offer).
@@ -85,9 +91,11 @@ pub(crate) enum ErrorCode {
 impl ErrorCode {
     /// Every code, in the order of the `.d.ts`.
     #[cfg(test)]
-    pub(crate) const ALL: [Self; 25] = [
+    pub(crate) const ALL: [Self; 27] = [
         Self::InvalidArgument,
         Self::InvalidBundle,
+        Self::BadKemSignature,
+        Self::ClassicalSessionRefused,
         Self::MalformedMessage,
         Self::NoSession,
         Self::StaleDecryption,
@@ -118,6 +126,8 @@ impl ErrorCode {
         match self {
             Self::InvalidArgument => "INVALID_ARGUMENT",
             Self::InvalidBundle => "INVALID_BUNDLE",
+            Self::BadKemSignature => "BAD_KEM_SIGNATURE",
+            Self::ClassicalSessionRefused => "CLASSICAL_SESSION_REFUSED",
             Self::MalformedMessage => "MALFORMED_MESSAGE",
             Self::NoSession => "NO_SESSION",
             Self::StaleDecryption => "STALE_DECRYPTION",
@@ -158,7 +168,8 @@ pub(crate) enum Detail {
     DuplicateMessage {
         counter: u32,
     },
-    /// `CONFLICT`, `PEER_IDENTITY_MISSING`: `error.address`.
+    /// `CONFLICT`, `PEER_IDENTITY_MISSING`, `CLASSICAL_SESSION_REFUSED`:
+    /// `error.address`.
     Address {
         address: Address,
     },
@@ -282,9 +293,13 @@ impl From<SessionError> for SottoError {
             },
             SessionError::NoLocalIdentity => Self::new(ErrorCode::NoLocalIdentity, error),
             SessionError::UnknownSignedPreKey { .. }
-            | SessionError::UnknownOneTimePreKey { .. } => {
-                Self::new(ErrorCode::UnknownPrekey, error)
-            }
+            | SessionError::UnknownOneTimePreKey { .. }
+            | SessionError::UnknownKemPreKey { .. } => Self::new(ErrorCode::UnknownPrekey, error),
+            SessionError::ClassicalSessionRefused { ref address } => Self {
+                code: ErrorCode::ClassicalSessionRefused,
+                message: error.to_string(),
+                detail: Detail::Address { address: address.clone() },
+            },
             SessionError::Bundle(error) => error.into(),
             SessionError::X3dh(error) => error.into(),
             SessionError::Ratchet(error) => error.into(),
@@ -297,7 +312,10 @@ impl From<SessionError> for SottoError {
 
 impl From<BundleError> for SottoError {
     fn from(error: BundleError) -> Self {
-        Self::new(ErrorCode::InvalidBundle, error)
+        match error {
+            BundleError::BadKemSignature => Self::new(ErrorCode::BadKemSignature, error),
+            other => Self::new(ErrorCode::InvalidBundle, other),
+        }
     }
 }
 
@@ -489,6 +507,26 @@ mod tests {
         assert_eq!(missing.code(), "PEER_IDENTITY_MISSING");
         assert_eq!(missing.detail, Detail::Address { address: address() });
         assert_eq!(SottoError::from(SessionError::ReentrantCall).code(), "REENTRANT_CALL");
+    }
+
+    #[test]
+    fn post_quantum_errors_keep_what_an_app_acts_on() {
+        let refused =
+            SottoError::from(SessionError::ClassicalSessionRefused { address: address() });
+        assert_eq!(refused.code(), "CLASSICAL_SESSION_REFUSED");
+        assert_eq!(refused.detail, Detail::Address { address: address() });
+        let bad_kem = SottoError::from(SessionError::Bundle(BundleError::BadKemSignature));
+        assert_eq!(bad_kem.code(), "BAD_KEM_SIGNATURE");
+        // The signed prekey's bad signature stays an invalid bundle.
+        let bad_signed = SottoError::from(SessionError::Bundle(BundleError::BadSignature));
+        assert_eq!(bad_signed.code(), "INVALID_BUNDLE");
+        let unknown = SottoError::from(SessionError::UnknownKemPreKey { id: 7.into() });
+        assert_eq!(unknown.code(), "UNKNOWN_PREKEY");
+        assert!(unknown.message().contains("KEM prekey with id 7"), "{}", unknown.message());
+        let invalid_kem =
+            BundleError::InvalidKey { field: "kem_prekey", source: KeyError::InvalidKemKey };
+        assert_eq!(SottoError::from(invalid_kem).code(), "INVALID_BUNDLE");
+        assert_eq!(SottoError::from(KeyError::InvalidKemKey).code(), "INVALID_ARGUMENT");
     }
 
     #[test]

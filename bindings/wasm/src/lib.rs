@@ -1,7 +1,9 @@
 //! `sotto-wasm`: Sotto for JavaScript and TypeScript, through wasm-bindgen.
 //!
 //! A thin layer: each exported class wraps a core type and each method
-//! converts its arguments and forwards to the core. Bytes cross as
+//! converts its arguments and forwards to the core. Every new session is
+//! post-quantum (PQXDH with ML-KEM-1024) unless the app opts in to classical
+//! ones ([`SessionManager::with_classical_sessions`]). Bytes cross as
 //! `Uint8Array` (always copies, never views into the module's memory);
 //! addresses and public prekeys as plain objects; every failure is a JS
 //! `Error` with a stable `code` (`src/declarations.d.ts` lists the codes),
@@ -34,7 +36,7 @@ pub use session::{DecryptedMessage, SessionManager};
 pub use store::{
     InMemoryStore, JsProtocolStore, check_store_conformance, session_record_generation,
 };
-pub use types::{IdentityKeyPair, PreKeyBundle};
+pub use types::{IdentityKeyPair, PreKeyBundle, is_post_quantum};
 pub use verify::SafetyNumber;
 
 /// The TypeScript declarations of the plain objects, the error codes and

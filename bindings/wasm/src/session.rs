@@ -19,7 +19,10 @@ use crate::durable::durably;
 use crate::error::{ErrorCode, JsResult, SottoError};
 use crate::media::suite;
 use crate::store::{JsProtocolStore, JsStore, SharedStore};
-use crate::types::{address, address_to_js, one_time_prekey_to_js, signed_prekey_to_js};
+use crate::types::{
+    ClassicalSessions, address, address_to_js, handshake_to_js, kem_prekey_to_js,
+    one_time_prekey_to_js, signed_prekey_to_js,
+};
 use crate::verify::SafetyNumber;
 use crate::{InMemoryStore, js};
 
@@ -35,16 +38,33 @@ pub(crate) type CoreManager = sotto::session::SessionManager<SharedStore>;
 /// out only after the session state that used its message key is on disk.
 /// They may overlap: each runs its store reads and writes to the end before
 /// any other starts.
+///
+/// Every new session is post-quantum (PQXDH, ML-KEM-1024): a bundle without
+/// a KEM prekey, or a first message without a KEM ciphertext, is refused
+/// with `CLASSICAL_SESSION_REFUSED` unless the manager was made with
+/// `withClassicalSessions("ALLOW")`. `sessionHandshake` tells which key
+/// agreement a conversation has.
 #[wasm_bindgen]
 pub struct SessionManager {
     /// Shared with the `DecryptedMessage`s and batches it hands out, which
     /// commit through it.
     core: Rc<CoreManager>,
+    /// The policy `core` was made with, as this binding names it.
+    classical: ClassicalSessions,
 }
 
 impl SessionManager {
     fn over(address: &JsValue, store: SharedStore) -> JsResult<Self> {
-        Ok(Self { core: Rc::new(CoreManager::new(self::address(address)?, store)) })
+        Ok(Self::with_policy(self::address(address)?, store, ClassicalSessions::Refuse))
+    }
+
+    fn with_policy(
+        address: sotto::session::Address,
+        store: SharedStore,
+        classical: ClassicalSessions,
+    ) -> Self {
+        let core = CoreManager::new(address, store).with_classical_sessions(classical.to_core());
+        Self { core: Rc::new(core), classical }
     }
 }
 
@@ -74,6 +94,35 @@ impl SessionManager {
         store: JsProtocolStore,
     ) -> JsResult<SessionManager> {
         Self::over(&address, SharedStore(Arc::new(JsStore::register(store)?)))
+    }
+
+    /// A manager for the same device over the same store that starts and
+    /// accepts classical (X3DH) sessions as `policy` says: `"ALLOW"` or
+    /// `"REFUSE"` (the constructors make managers that refuse them). Use the
+    /// new manager in place of this one: the two share the store as any two
+    /// managers over one store do, but each remembers only the call offers
+    /// it accepted itself.
+    ///
+    /// Throws `INVALID_ARGUMENT` for another string.
+    #[wasm_bindgen(js_name = withClassicalSessions)]
+    pub fn with_classical_sessions(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ClassicalSessions")] policy: JsValue,
+    ) -> JsResult<SessionManager> {
+        let policy = ClassicalSessions::from_js(&policy)?;
+        let store = self.core.store().clone();
+        Ok(Self::with_policy(self.core.address().clone(), store, policy))
+    }
+
+    /// Whether this manager starts and accepts classical sessions:
+    /// `"REFUSE"` (the default) or `"ALLOW"`.
+    #[wasm_bindgen(
+        getter,
+        js_name = classicalSessions,
+        unchecked_return_type = "ClassicalSessions"
+    )]
+    pub fn classical_sessions(&self) -> JsValue {
+        self.classical.to_js()
     }
 
     /// This device's address.
@@ -123,14 +172,77 @@ impl SessionManager {
         })
     }
 
-    /// Starts a session with `address` from its encoded prekey bundle (its
-    /// signature is verified first); resolves once the session is durable.
-    /// The next `encrypt` to `address` sends the first message.
+    /// Makes `count` one-time KEM prekeys (ML-KEM-1024) with ids `firstId`,
+    /// `firstId + 1`, … (wrapping), signs and stores them, and resolves with
+    /// their public halves to upload, once they are durable. Each starts at
+    /// most one session, and is removed by the commit of the first message
+    /// that used it.
     ///
-    /// Rejects with `INVALID_BUNDLE`, `UNTRUSTED_IDENTITY` if `address` is
-    /// known with another identity key, `PEER_IDENTITY_MISSING`,
-    /// `KEY_AGREEMENT_FAILED`, `CONTENDED`, or a store error. On error
-    /// nothing is stored.
+    /// Rejects with `NO_LOCAL_IDENTITY` or a store error; the prekeys stored
+    /// before it stay (upload none of them, and generate again with the
+    /// same ids).
+    #[wasm_bindgen(
+        js_name = generateKemPrekeys,
+        unchecked_return_type = "Promise<KemPreKeyPublic[]>"
+    )]
+    pub fn generate_kem_prekeys(
+        &self,
+        #[wasm_bindgen(js_name = firstId)] first_id: u32,
+        count: u32,
+    ) -> Promise {
+        durably(|| {
+            let prekeys = self.core.generate_kem_prekeys(first_id, count)?;
+            Ok(prekeys.iter().map(kem_prekey_to_js).collect::<js_sys::Array>())
+        })
+    }
+
+    /// Makes the last-resort KEM prekey with `id`, signs and stores it, and
+    /// resolves with its public half to upload, once it is durable: the
+    /// server hands it out when no one-time KEM prekey is left. It serves
+    /// many sessions, each first message once (the store records each use).
+    /// Rotate it as the signed prekey is rotated: upload a new one, and
+    /// after a grace period for messages in flight remove the old one from
+    /// the store (`removeKemPrekey`), which forgets its uses too.
+    ///
+    /// Rejects with `NO_LOCAL_IDENTITY` or a store error.
+    #[wasm_bindgen(
+        js_name = generateLastResortKemPrekey,
+        unchecked_return_type = "Promise<KemPreKeyPublic>"
+    )]
+    pub fn generate_last_resort_kem_prekey(&self, id: u32) -> Promise {
+        durably(|| Ok(kem_prekey_to_js(&self.core.generate_last_resort_kem_prekey(id.into())?)))
+    }
+
+    /// Which key agreement made the current session with `address`:
+    /// `"PQXDH"` or `"X3DH"`, `undefined` without a session. For the app to
+    /// show whether a conversation is post-quantum (`isPostQuantum`).
+    ///
+    /// Throws `INVALID_ARGUMENT` for a bad address, `CORRUPT_RECORD` or
+    /// another store error, `INTERNAL` for a key agreement this version has
+    /// no name for.
+    #[wasm_bindgen(js_name = sessionHandshake, unchecked_return_type = "Handshake | undefined")]
+    pub fn session_handshake(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Address")] address: JsValue,
+    ) -> JsResult<JsValue> {
+        match self.core.session_handshake(&self::address(&address)?)? {
+            Some(handshake) => handshake_to_js(handshake),
+            None => Ok(JsValue::UNDEFINED),
+        }
+    }
+
+    /// Starts a session with `address` from its encoded prekey bundle (its
+    /// signatures are verified first): a PQXDH session, or a classical one
+    /// if the bundle has no KEM prekey and this manager allows them.
+    /// Resolves once the session is durable. The next `encrypt` to
+    /// `address` sends the first message.
+    ///
+    /// Rejects with `INVALID_BUNDLE`, `BAD_KEM_SIGNATURE` if the identity
+    /// key did not sign the KEM prekey, `CLASSICAL_SESSION_REFUSED` for a
+    /// bundle without a KEM prekey (unless classical sessions are allowed),
+    /// `UNTRUSTED_IDENTITY` if `address` is known with another identity key,
+    /// `PEER_IDENTITY_MISSING`, `KEY_AGREEMENT_FAILED`, `CONTENDED`, or a
+    /// store error. On error nothing is stored.
     #[wasm_bindgen(js_name = processBundle, unchecked_return_type = "Promise<void>")]
     pub fn process_bundle(
         &self,
@@ -184,7 +296,10 @@ impl SessionManager {
     ///
     /// Throws `MALFORMED_MESSAGE`, `NO_SESSION`, `UNTRUSTED_IDENTITY` (a
     /// first message from a known address with a new identity key),
-    /// `PEER_IDENTITY_MISSING`, `UNKNOWN_PREKEY`, `DUPLICATE_MESSAGE`,
+    /// `PEER_IDENTITY_MISSING`, `CLASSICAL_SESSION_REFUSED` (a first message
+    /// without a KEM ciphertext, unless classical sessions are allowed),
+    /// `UNKNOWN_PREKEY` (a one-time KEM prekey already used included),
+    /// `DUPLICATE_MESSAGE` (a replayed first message included),
     /// `LIMIT_EXCEEDED`, `AUTHENTICATION_FAILED`, `KEY_AGREEMENT_FAILED`,
     /// or a store error. On error nothing changed.
     pub fn decrypt(
@@ -350,9 +465,11 @@ impl DecryptedMessage {
         self.started_session
     }
 
-    /// Stores the session state that results from this message (and removes
-    /// the one-time prekey a first message used), if the session is still
-    /// the one the message was decrypted from; resolves once it is durable.
+    /// Stores the session state that results from this message (and, for a
+    /// first message, removes the one-time prekey and one-time KEM prekey it
+    /// used, or records its use of the last-resort KEM prekey), if the
+    /// session is still the one the message was decrypted from; resolves
+    /// once it is durable.
     /// If the store throws, the commit may be tried again.
     ///
     /// Rejects with `STALE_DECRYPTION` if the session was written since the

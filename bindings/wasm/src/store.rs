@@ -10,7 +10,11 @@
 //! [`ProtocolStore::commit`](core::ProtocolStore::commit): a batch applied
 //! all or nothing as a compare-and-swap on each session's generation
 //! (docs/PROTOCOL.md §6), which signals a lost race by throwing an object
-//! with `code: "CONFLICT"`. Reads are synchronous (the core calls them in
+//! with `code: "CONFLICT"`. The same commit removes the one-time prekeys and
+//! one-time KEM prekeys a first message used, and records the uses of the
+//! last-resort KEM prekey (its id and the first message's base key), which
+//! the store keeps until that prekey is removed: a replayed first message
+//! then finds its use recorded (`lastResortUseRecorded`) and is refused. Reads are synchronous (the core calls them in
 //! the middle of an operation): an app over IndexedDB answers them from
 //! memory. Writes apply to memory at once and may return a `Promise` that
 //! resolves once they are on disk; `crate::durable` makes the exported
@@ -30,7 +34,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
-use sotto::keys::{IdentityKeyPair, OneTimePreKey, OneTimePreKeyId, SignedPreKey, SignedPreKeyId};
+use sotto::keys::{
+    DhPublicKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
+    SignedPreKey, SignedPreKeyId,
+};
 use sotto::record::RecordError;
 use sotto::session::{Address, SessionRecord};
 use sotto::store::{
@@ -83,6 +90,26 @@ extern "C" {
     #[wasm_bindgen(method, catch, js_name = removeOneTimePrekey)]
     fn remove_one_time_prekey(this: &JsProtocolStore, id: u32) -> Result<JsValue, JsValue>;
 
+    #[wasm_bindgen(method, catch, js_name = kemPrekey)]
+    fn kem_prekey(this: &JsProtocolStore, id: u32) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = saveKemPrekey)]
+    fn save_kem_prekey(
+        this: &JsProtocolStore,
+        id: u32,
+        record: &Uint8Array,
+    ) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = removeKemPrekey)]
+    fn remove_kem_prekey(this: &JsProtocolStore, id: u32) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = lastResortUseRecorded)]
+    fn last_resort_use_recorded(
+        this: &JsProtocolStore,
+        id: u32,
+        base_key: &Uint8Array,
+    ) -> Result<JsValue, JsValue>;
+
     #[wasm_bindgen(method, catch, js_name = loadSession)]
     fn load_session(this: &JsProtocolStore, address: &JsValue) -> Result<JsValue, JsValue>;
 
@@ -91,7 +118,7 @@ extern "C" {
 }
 
 /// The methods a JS store must have.
-const REQUIRED_METHODS: [&str; 10] = [
+const REQUIRED_METHODS: [&str; 14] = [
     "localIdentity",
     "peerIdentity",
     "signedPrekey",
@@ -100,9 +127,18 @@ const REQUIRED_METHODS: [&str; 10] = [
     "oneTimePrekey",
     "saveOneTimePrekey",
     "removeOneTimePrekey",
+    "kemPrekey",
+    "saveKemPrekey",
+    "removeKemPrekey",
+    "lastResortUseRecorded",
     "loadSession",
     "commit",
 ];
+
+/// The methods this version added for KEM prekeys (PQXDH), named in the
+/// error for a store written for the earlier interface.
+const KEM_METHODS: [&str; 4] =
+    ["kemPrekey", "saveKemPrekey", "removeKemPrekey", "lastResortUseRecorded"];
 
 /// The `code` a JS store's `commit` throws with when a compare-and-swap is
 /// lost.
@@ -196,6 +232,21 @@ fn record(method: &str, value: JsValue) -> Result<Option<Zeroizing<Vec<u8>>>, St
     Err(failure(format!("{method} returned neither a Uint8Array nor null")))
 }
 
+/// What a JS store's `lastResortUseRecorded` returned: `true` or `false`.
+fn recorded(value: &JsValue) -> Result<bool, StoreError> {
+    if let Some(answer) = value.as_bool() {
+        return Ok(answer);
+    }
+    if value.is_instance_of::<Promise>() {
+        return Err(failure(
+            "lastResortUseRecorded returned a Promise: store reads must be synchronous \
+             (answer from memory; only writes may return a Promise)"
+                .into(),
+        ));
+    }
+    Err(failure("lastResortUseRecorded returned neither true nor false".into()))
+}
+
 fn parse<T>(
     record: Option<Zeroizing<Vec<u8>>>,
     parse: impl FnOnce(&[u8]) -> Result<T, RecordError>,
@@ -224,6 +275,10 @@ impl JsStore {
             let hint = if has("storeSession") || has("savePeerIdentity") {
                 " (storeSession and savePeerIdentity are gone: sessions and identities are \
                  written by commit(writes) only, see ProtocolStore)"
+            } else if missing.iter().all(|name| KEM_METHODS.contains(name)) {
+                " (the store predates post-quantum sessions: it must keep KEM prekeys and the \
+                 uses of the last-resort one, and commit(writes) must check and apply \
+                 consumedKemPrekeys and lastResortUses, see ProtocolStore)"
             } else {
                 ""
             };
@@ -312,6 +367,18 @@ fn write_to_js(commit: &StoreCommit) -> Result<JsValue, StoreError> {
     };
     let consumed: Array =
         commit.consumed_one_time_prekeys.iter().map(|id| JsValue::from(u32::from(*id))).collect();
+    let consumed_kem: Array =
+        commit.consumed_kem_prekeys.iter().map(|id| JsValue::from(u32::from(*id))).collect();
+    let last_resort_uses: Array = commit
+        .last_resort_uses
+        .iter()
+        .map(|used| {
+            js::object(&[
+                ("kemPrekey", u32::from(used.kem_prekey).into()),
+                ("baseKey", js::bytes(&used.base_key.to_bytes())),
+            ])
+        })
+        .collect();
     Ok(js::object(&[
         ("address", address_to_js(&commit.address)),
         ("expectedGeneration", commit.expected_generation.map_or(JsValue::NULL, JsValue::from)),
@@ -320,6 +387,8 @@ fn write_to_js(commit: &StoreCommit) -> Result<JsValue, StoreError> {
         ("peerIdentity", identity),
         ("peerIdentityFirstUse", first_use.into()),
         ("consumedOneTimePrekeys", consumed.into()),
+        ("consumedKemPrekeys", consumed_kem.into()),
+        ("lastResortUses", last_resort_uses.into()),
     ]))
 }
 
@@ -390,6 +459,35 @@ impl core::OneTimePreKeyStore for JsStore {
     }
 }
 
+impl core::KemPreKeyStore for JsStore {
+    fn kem_prekey(&self, id: KemPreKeyId) -> Result<Option<KemPreKey>, StoreError> {
+        let record = self.get("kemPrekey", |store| store.kem_prekey(id.into()))?;
+        parse(record, KemPreKey::from_record_bytes)
+    }
+
+    fn save_kem_prekey(&self, prekey: &KemPreKey) -> Result<(), StoreError> {
+        let record = bytes(&prekey.to_record_bytes());
+        self.put("saveKemPrekey", |store| store.save_kem_prekey(prekey.id().into(), &record))
+    }
+
+    fn remove_kem_prekey(&self, id: KemPreKeyId) -> Result<(), StoreError> {
+        self.put("removeKemPrekey", |store| store.remove_kem_prekey(id.into()))
+    }
+
+    fn last_resort_use_recorded(
+        &self,
+        id: KemPreKeyId,
+        base_key: &DhPublicKey,
+    ) -> Result<bool, StoreError> {
+        let base_key = bytes(&base_key.to_bytes());
+        let answer = self
+            .object()?
+            .last_resort_use_recorded(id.into(), &base_key)
+            .map_err(|exception| thrown("lastResortUseRecorded", exception))?;
+        recorded(&answer)
+    }
+}
+
 impl core::SessionStore for JsStore {
     fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
         let address = address_to_js(address);
@@ -428,6 +526,23 @@ impl InMemoryStore {
     #[wasm_bindgen(js_name = oneTimePrekeyCount)]
     pub fn one_time_prekey_count(&self) -> usize {
         self.0.one_time_prekey_count()
+    }
+
+    /// How many KEM prekeys (one-time and last-resort) are stored.
+    #[wasm_bindgen(js_name = kemPrekeyCount)]
+    pub fn kem_prekey_count(&self) -> usize {
+        self.0.kem_prekey_count()
+    }
+
+    /// Removes the KEM prekey with `id`, if stored, and forgets the uses
+    /// recorded for it: when rotating the last-resort KEM prekey, once the
+    /// new one is uploaded and the grace period for messages in flight is
+    /// over (first messages that name it are then `UNKNOWN_PREKEY`).
+    ///
+    /// Throws a store error (the in-memory store has none).
+    #[wasm_bindgen(js_name = removeKemPrekey)]
+    pub fn remove_kem_prekey(&self, id: u32) -> JsResult<()> {
+        Ok(core::KemPreKeyStore::remove_kem_prekey(&*self.0, id.into())?)
     }
 }
 
@@ -474,6 +589,28 @@ impl core::OneTimePreKeyStore for SharedStore {
     }
 }
 
+impl core::KemPreKeyStore for SharedStore {
+    fn kem_prekey(&self, id: KemPreKeyId) -> Result<Option<KemPreKey>, StoreError> {
+        self.0.kem_prekey(id)
+    }
+
+    fn save_kem_prekey(&self, prekey: &KemPreKey) -> Result<(), StoreError> {
+        self.0.save_kem_prekey(prekey)
+    }
+
+    fn remove_kem_prekey(&self, id: KemPreKeyId) -> Result<(), StoreError> {
+        self.0.remove_kem_prekey(id)
+    }
+
+    fn last_resort_use_recorded(
+        &self,
+        id: KemPreKeyId,
+        base_key: &DhPublicKey,
+    ) -> Result<bool, StoreError> {
+        self.0.last_resort_use_recorded(id, base_key)
+    }
+}
+
 impl core::SessionStore for SharedStore {
     fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
         self.0.load_session(address)
@@ -493,12 +630,15 @@ impl core::ProtocolStore for SharedStore {
 /// Checks a JS store against the commit contract (`ProtocolStore.commit`
 /// in the TypeScript declarations, docs/PROTOCOL.md §6): compare-and-swap
 /// on the generation (`null` for no session), first-use identities,
-/// consumed one-time prekeys that must exist, all-or-nothing batches.
-/// Resolves once the check passed and its writes are durable.
+/// consumed one-time prekeys and one-time KEM prekeys that must exist,
+/// last-resort KEM prekey uses recorded once and forgotten with their
+/// prekey, all-or-nothing batches. Resolves once the check passed and its
+/// writes are durable.
 ///
 /// Run it on an empty test instance of the store, never on a user's: it
 /// writes sessions and identities for account `"sotto-conformance-check"`
-/// (devices 0 to 4) and one-time prekeys 4294967294 and 4294967295.
+/// (devices 0 to 7), one-time prekeys 4294967294 and 4294967295, and KEM
+/// prekeys 4294967293 to 4294967295.
 ///
 /// Rejects with `CONFORMANCE_FAILED` (`error.check` names the rule the
 /// store broke, `error.detail` what happened), `INVALID_ARGUMENT` for an

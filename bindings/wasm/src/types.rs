@@ -1,13 +1,14 @@
-//! Addresses, identity keys, prekeys and bundles as they cross into
-//! JavaScript.
+//! Addresses, identity keys, prekeys, bundles and the key agreement of a
+//! session as they cross into JavaScript.
 //!
 //! Public values cross as plain objects (`{ account, device }`,
 //! `{ id, key, signature }`) with `Uint8Array` bytes; the identity key pair,
 //! which holds a secret, stays an opaque object whose secret leaves Rust only
-//! through `toRecordBytes()`.
+//! through `toRecordBytes()`. The key agreement of a session and the policy
+//! on classical sessions cross as strings (`"PQXDH"`, `"ALLOW"`, …).
 
-use sotto::keys::{self, DhPublicKey, IdentityKey};
-use sotto::session::Address;
+use sotto::keys::{self, DhPublicKey, IdentityKey, KemPublicKey};
+use sotto::session::{self as core_session, Address};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
@@ -43,19 +44,53 @@ pub(crate) fn signed_prekey_to_js(prekey: &keys::SignedPreKeyPublic) -> JsValue 
     ])
 }
 
+/// `object.signature` as a 64-byte Ed25519 signature.
+fn signature(value: &JsValue, what: &str) -> JsResult<[u8; 64]> {
+    let signature = js::get_bytes(value, "signature", what)?;
+    signature.as_slice().try_into().map_err(|_| {
+        SottoError::invalid_argument(format!(
+            "{what}.signature must be 64 bytes, found {}",
+            signature.len()
+        ))
+    })
+}
+
 /// Reads a `SignedPreKeyPublic` (`{ id, key, signature }`).
 fn signed_prekey(value: &JsValue) -> JsResult<keys::SignedPreKeyPublic> {
     let what = "signedPrekey";
     let id = js::get_u32(value, "id", what)?;
     let key = DhPublicKey::from_bytes(&js::get_bytes(value, "key", what)?)?;
-    let signature = js::get_bytes(value, "signature", what)?;
-    let signature = signature.as_slice().try_into().map_err(|_| {
+    Ok(keys::SignedPreKeyPublic::new(id.into(), key, signature(value, what)?))
+}
+
+/// A `KemPreKeyPublic` as a new plain object.
+pub(crate) fn kem_prekey_to_js(prekey: &keys::KemPreKeyPublic) -> JsValue {
+    js::object(&[
+        ("id", u32::from(prekey.id()).into()),
+        ("key", js::bytes(&prekey.key().to_encoded())),
+        ("signature", js::bytes(&prekey.signature())),
+    ])
+}
+
+/// Reads a `KemPreKeyPublic` (`{ id, key, signature }`, the key
+/// `EncodeKEM(ek)`, 1569 bytes).
+fn kem_prekey(value: &JsValue) -> JsResult<keys::KemPreKeyPublic> {
+    let what = "kemPrekey";
+    if value.is_undefined() || value.is_null() {
+        return Err(SottoError::invalid_argument(
+            "kemPrekey is required: a post-quantum bundle carries a KEM prekey \
+             (generateKemPrekeys or generateLastResortKemPrekey); a bundle without one is \
+             PreKeyBundle.classical",
+        ));
+    }
+    let id = js::get_u32(value, "id", what)?;
+    let key = KemPublicKey::from_encoded(&js::get_bytes(value, "key", what)?).map_err(|error| {
         SottoError::invalid_argument(format!(
-            "signedPrekey.signature must be 64 bytes, found {}",
-            signature.len()
+            "kemPrekey.key is not an encoded ML-KEM-1024 key ({} bytes): {error}",
+            keys::KEM_ENCODED_KEY_LEN
         ))
     })?;
-    Ok(keys::SignedPreKeyPublic::new(id.into(), key, signature))
+    Ok(keys::KemPreKeyPublic::new(id.into(), key, signature(value, what)?))
 }
 
 /// A `OneTimePreKeyPublic` as a new plain object.
@@ -114,19 +149,61 @@ impl IdentityKeyPair {
 
 /// A prekey bundle: what a server hands out so that anyone can start a
 /// session with a device. Its bytes go to `SessionManager.processBundle`.
+///
+/// A bundle made with the constructor is post-quantum: it carries a KEM
+/// prekey (ML-KEM-1024) and starts a PQXDH session. One without
+/// (`PreKeyBundle.classical`) starts a classical X3DH session, which a
+/// manager refuses unless the app allowed those
+/// (`SessionManager.withClassicalSessions("ALLOW")`).
 #[wasm_bindgen]
 pub struct PreKeyBundle(keys::PreKeyBundle);
 
+/// The optional `oneTimePrekey` argument of the bundle constructors.
+fn optional_one_time_prekey(value: Option<JsValue>) -> JsResult<Option<keys::OneTimePreKeyPublic>> {
+    value.filter(|value| !value.is_null()).as_ref().map(one_time_prekey).transpose()
+}
+
 #[wasm_bindgen]
 impl PreKeyBundle {
-    /// Assembles a bundle from a device's public keys (as returned by
-    /// `identityKey()`, `generateSignedPrekey` and
-    /// `generateOneTimePrekeys`).
+    /// Assembles a post-quantum bundle from a device's public keys (as
+    /// returned by `identityKey()`, `generateSignedPrekey`,
+    /// `generateKemPrekeys` or `generateLastResortKemPrekey`, and
+    /// `generateOneTimePrekeys`): its identity key, signed prekey, a KEM
+    /// prekey (a one-time one while the server has one left, else the
+    /// last-resort one), and a one-time prekey if one is left.
     ///
-    /// Throws `INVALID_ARGUMENT` if a key or the signature has the wrong
-    /// form. The signature is checked when the bundle is processed.
+    /// Throws `INVALID_ARGUMENT` if a key or a signature has the wrong form
+    /// (a KEM key that is no encoded ML-KEM-1024 key, a missing KEM prekey).
+    /// The signatures are checked when the bundle is processed.
     #[wasm_bindgen(constructor)]
     pub fn new(
+        #[wasm_bindgen(js_name = identityKey)] identity_key: &[u8],
+        #[wasm_bindgen(js_name = signedPrekey, unchecked_param_type = "SignedPreKeyPublic")]
+        signed_prekey: JsValue,
+        #[wasm_bindgen(js_name = kemPrekey, unchecked_param_type = "KemPreKeyPublic")]
+        kem_prekey: JsValue,
+        #[wasm_bindgen(
+            js_name = oneTimePrekey,
+            unchecked_optional_param_type = "OneTimePreKeyPublic | null"
+        )]
+        one_time_prekey: Option<JsValue>,
+    ) -> JsResult<PreKeyBundle> {
+        Ok(Self(keys::PreKeyBundle::new(
+            self::identity_key(identity_key)?,
+            self::signed_prekey(&signed_prekey)?,
+            self::kem_prekey(&kem_prekey)?,
+            optional_one_time_prekey(one_time_prekey)?,
+        )))
+    }
+
+    /// Assembles a classical bundle, without a KEM prekey: it can start only
+    /// a classical X3DH session, which a manager refuses
+    /// (`CLASSICAL_SESSION_REFUSED`) unless it allows classical sessions.
+    /// For peers whose devices publish no KEM prekeys (an earlier Sotto).
+    ///
+    /// Throws `INVALID_ARGUMENT` if a key or the signature has the wrong
+    /// form.
+    pub fn classical(
         #[wasm_bindgen(js_name = identityKey)] identity_key: &[u8],
         #[wasm_bindgen(js_name = signedPrekey, unchecked_param_type = "SignedPreKeyPublic")]
         signed_prekey: JsValue,
@@ -136,17 +213,17 @@ impl PreKeyBundle {
         )]
         one_time_prekey: Option<JsValue>,
     ) -> JsResult<PreKeyBundle> {
-        let one_time_prekey = one_time_prekey.filter(|value| !value.is_null());
-        Ok(Self(keys::PreKeyBundle::new(
+        Ok(Self(keys::PreKeyBundle::classical(
             self::identity_key(identity_key)?,
             self::signed_prekey(&signed_prekey)?,
-            one_time_prekey.as_ref().map(self::one_time_prekey).transpose()?,
+            optional_one_time_prekey(one_time_prekey)?,
         )))
     }
 
     /// Parses an encoded bundle.
     ///
-    /// Throws `INVALID_BUNDLE` if it is malformed.
+    /// Throws `INVALID_BUNDLE` if it is malformed (a KEM key that fails
+    /// ML-KEM's checks included).
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> JsResult<PreKeyBundle> {
         Ok(Self(keys::PreKeyBundle::from_bytes(bytes)?))
@@ -162,5 +239,86 @@ impl PreKeyBundle {
     #[wasm_bindgen(js_name = identityKey)]
     pub fn identity_key(&self) -> Vec<u8> {
         self.0.identity_key().to_bytes().to_vec()
+    }
+
+    /// Whether the bundle carries a KEM prekey: it can start a post-quantum
+    /// (PQXDH) session.
+    #[wasm_bindgen(js_name = hasKemPrekey)]
+    pub fn has_kem_prekey(&self) -> bool {
+        self.0.has_kem_prekey()
+    }
+}
+
+/// A session's key agreement as JavaScript sees it (`Handshake` in the
+/// TypeScript declarations): `"PQXDH"` or `"X3DH"`.
+///
+/// Throws `INTERNAL` for one this version has no name for.
+pub(crate) fn handshake_to_js(handshake: core_session::Handshake) -> JsResult<JsValue> {
+    let name = match handshake {
+        core_session::Handshake::Pqxdh => PQXDH,
+        core_session::Handshake::X3dh => "X3DH",
+        other => {
+            return Err(SottoError::new(
+                crate::error::ErrorCode::Internal,
+                format!("the key agreement {other:?} has no name in this version"),
+            ));
+        }
+    };
+    Ok(name.into())
+}
+
+/// The name of a post-quantum session's key agreement.
+const PQXDH: &str = "PQXDH";
+
+/// Whether `handshake` (from `SessionManager.sessionHandshake`) is
+/// post-quantum: `true` for `"PQXDH"`, `false` for `"X3DH"`, `undefined`
+/// and anything else.
+#[wasm_bindgen(js_name = isPostQuantum)]
+pub fn is_post_quantum(
+    #[wasm_bindgen(unchecked_param_type = "Handshake | undefined")] handshake: JsValue,
+) -> bool {
+    handshake.as_string().as_deref() == Some(PQXDH)
+}
+
+/// Whether a manager starts and accepts classical (X3DH) sessions
+/// (`ClassicalSessions` in the TypeScript declarations): `"REFUSE"`, the
+/// default, or `"ALLOW"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClassicalSessions {
+    /// Every new session is PQXDH.
+    Refuse,
+    /// New sessions may also be classical X3DH.
+    Allow,
+}
+
+impl ClassicalSessions {
+    /// Reads the policy from its name.
+    ///
+    /// Throws `INVALID_ARGUMENT` for anything but `"REFUSE"` or `"ALLOW"`.
+    pub(crate) fn from_js(value: &JsValue) -> JsResult<Self> {
+        match value.as_string().as_deref() {
+            Some("REFUSE") => Ok(Self::Refuse),
+            Some("ALLOW") => Ok(Self::Allow),
+            _ => Err(SottoError::invalid_argument(
+                "the classical sessions policy must be \"REFUSE\" or \"ALLOW\"",
+            )),
+        }
+    }
+
+    /// The policy's name.
+    pub(crate) fn to_js(self) -> JsValue {
+        match self {
+            Self::Refuse => "REFUSE",
+            Self::Allow => "ALLOW",
+        }
+        .into()
+    }
+
+    /// The core's policy.
+    pub(crate) fn to_core(self) -> core_session::ClassicalSessions {
+        match self {
+            Self::Refuse => core_session::ClassicalSessions::Refuse,
+            Self::Allow => core_session::ClassicalSessions::Allow,
+        }
     }
 }

@@ -54,11 +54,28 @@ export class GatedStore extends MapStore {
   }
 }
 
-/** `owner`'s bundle with signed prekey 1 and one-time prekey `oneTimeId`. */
-export async function bundle(owner, { oneTimeId = 100, oneTime = true } = {}) {
+/** `owner`'s post-quantum bundle: a new signed prekey `signedId`, the
+ *  one-time KEM prekey `kemId` (with `lastResort`, the last-resort KEM
+ *  prekey `kemId`), and the one-time prekey `oneTimeId` unless `oneTime` is
+ *  false. */
+export async function bundle(
+  owner,
+  { signedId = 1, oneTimeId = 100, oneTime = true, kemId = oneTimeId, lastResort = false } = {},
+) {
+  const signed = await owner.generateSignedPrekey(signedId);
+  const prekey = oneTime ? (await owner.generateOneTimePrekeys(oneTimeId, 1))[0] : null;
+  const kem = lastResort
+    ? await owner.generateLastResortKemPrekey(kemId)
+    : (await owner.generateKemPrekeys(kemId, 1))[0];
+  return new PreKeyBundle(owner.identityKey(), signed, kem, prekey).toBytes();
+}
+
+/** `owner`'s classical bundle (no KEM prekey): signed prekey 1 and, unless
+ *  `oneTime` is false, one-time prekey `oneTimeId`. */
+export async function classicalBundle(owner, { oneTimeId = 100, oneTime = true } = {}) {
   const signed = await owner.generateSignedPrekey(1);
-  const [prekey] = await owner.generateOneTimePrekeys(oneTimeId, 1);
-  return new PreKeyBundle(owner.identityKey(), signed, oneTime ? prekey : null).toBytes();
+  const prekey = oneTime ? (await owner.generateOneTimePrekeys(oneTimeId, 1))[0] : null;
+  return PreKeyBundle.classical(owner.identityKey(), signed, prekey).toBytes();
 }
 
 /** Decrypts, checks the plaintext, commits. */

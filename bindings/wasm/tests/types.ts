@@ -8,14 +8,19 @@ import init, {
   SessionManager,
   SframeReceiver,
   checkStoreConformance,
+  isPostQuantum,
   isSottoError,
   sessionRecordGeneration,
   type AcceptedCall,
   type Address,
   type CallOffer,
+  type ClassicalSessions,
   type DecryptBatch,
   type DecryptedMessage,
   type ErrorCode,
+  type Handshake,
+  type KemPreKeyPublic,
+  type LastResortUse,
   type OfferedCall,
   type OneToOneCall,
   type OneToOneCallKeys,
@@ -28,9 +33,13 @@ import init, {
 class AppStore implements ProtocolStore {
   private records = new Map<string, Uint8Array>();
   private generations = new Map<string, bigint>();
+  private uses = new Map<string, number>();
   constructor(private identity: Uint8Array) {}
   private static key(address: Address): string {
     return `${address.device}:${address.account}`;
+  }
+  private static useKey(use: LastResortUse): string {
+    return `${use.kemPrekey}:${Array.from(use.baseKey).join(',')}`;
   }
   localIdentity(): Uint8Array {
     return this.identity;
@@ -57,13 +66,31 @@ class AppStore implements ProtocolStore {
   removeOneTimePrekey(id: number): void {
     this.records.delete(`otk/${id}`);
   }
+  kemPrekey(id: number): Uint8Array | null {
+    return this.records.get(`kem/${id}`) ?? null;
+  }
+  saveKemPrekey(id: number, record: Uint8Array): Promise<void> {
+    this.records.set(`kem/${id}`, record);
+    return Promise.resolve();
+  }
+  removeKemPrekey(id: number): void {
+    this.records.delete(`kem/${id}`);
+    for (const [key, prekey] of this.uses) if (prekey === id) this.uses.delete(key);
+  }
+  lastResortUseRecorded(id: number, baseKey: Uint8Array): boolean {
+    return this.uses.has(AppStore.useKey({ kemPrekey: id, baseKey }));
+  }
   loadSession(address: Address): Uint8Array | undefined {
     return this.records.get(`session/${AppStore.key(address)}`);
   }
   commit(writes: StoreWrite[]): Promise<void> {
     for (const write of writes) {
       const stored: bigint | null = this.generations.get(AppStore.key(write.address)) ?? null;
-      if (stored !== write.expectedGeneration) {
+      const kemOk = write.consumedKemPrekeys.every((id: number) => this.records.has(`kem/${id}`));
+      const usesOk = write.lastResortUses.every(
+        (use: LastResortUse) => this.records.has(`kem/${use.kemPrekey}`) && !this.uses.has(AppStore.useKey(use)),
+      );
+      if (stored !== write.expectedGeneration || !kemOk || !usesOk) {
         const conflict: StoreConflict = { code: 'CONFLICT', address: write.address };
         throw conflict;
       }
@@ -76,6 +103,8 @@ class AppStore implements ProtocolStore {
       this.records.set(`session/${key}`, write.session);
       this.generations.set(key, write.generation);
       write.consumedOneTimePrekeys.forEach((id: number) => this.removeOneTimePrekey(id));
+      write.consumedKemPrekeys.forEach((id: number) => this.records.delete(`kem/${id}`));
+      write.lastResortUses.forEach((use: LastResortUse) => this.uses.set(AppStore.useKey(use), use.kemPrekey));
     }
     return Promise.resolve();
   }
@@ -90,6 +119,10 @@ function describe(code: ErrorCode): string {
     case 'CONFLICT':
     case 'CONTENDED':
       return 'try again';
+    case 'CLASSICAL_SESSION_REFUSED':
+      return 'not post-quantum';
+    case 'BAD_KEM_SIGNATURE':
+      return 'the server tampered with the bundle';
     default:
       return code;
   }
@@ -104,7 +137,19 @@ export async function conversation(): Promise<string> {
   const bobManager = SessionManager.withInMemoryStore(bob, new InMemoryStore(IdentityKeyPair.generate()));
   const signed = await bobManager.generateSignedPrekey(1);
   const [oneTime] = await bobManager.generateOneTimePrekeys(1, 10);
-  await aliceManager.processBundle(bob, new PreKeyBundle(bobManager.identityKey(), signed, oneTime).toBytes());
+  const [kem]: KemPreKeyPublic[] = await bobManager.generateKemPrekeys(1, 10);
+  const lastResort: KemPreKeyPublic = await bobManager.generateLastResortKemPrekey(100);
+  const bundle = new PreKeyBundle(bobManager.identityKey(), signed, kem, oneTime);
+  const postQuantum: boolean = bundle.hasKemPrekey() && PreKeyBundle.fromBytes(bundle.toBytes()).hasKemPrekey();
+  new PreKeyBundle(bobManager.identityKey(), signed, lastResort);
+  PreKeyBundle.classical(bobManager.identityKey(), signed, null);
+  const policy: ClassicalSessions = aliceManager.classicalSessions;
+  const allowing: SessionManager = aliceManager.withClassicalSessions(policy === 'REFUSE' ? 'ALLOW' : 'REFUSE');
+  allowing.free();
+  new InMemoryStore(IdentityKeyPair.generate()).removeKemPrekey(lastResort.id);
+  await aliceManager.processBundle(bob, bundle.toBytes());
+  const handshake: Handshake | undefined = aliceManager.sessionHandshake(bob);
+  const secure: boolean = isPostQuantum(handshake) && handshake === 'PQXDH' && postQuantum;
   const message: Uint8Array = await aliceManager.encrypt(bob, new TextEncoder().encode('hi'));
   try {
     const decrypted: DecryptedMessage = bobManager.decrypt(alice, message);
@@ -131,7 +176,7 @@ export async function conversation(): Promise<string> {
     receiver.addKey(suite, kid, keys.receiveBaseKey);
     const generation: bigint = sessionRecordGeneration(new Uint8Array(0));
     const digits: string | undefined = bobManager.safetyNumber(alice)?.grouped();
-    return `${new TextDecoder().decode(plaintext)} ${started} ${digits} ${queued.length} ${count} ${generation}`;
+    return `${new TextDecoder().decode(plaintext)} ${started} ${digits} ${queued.length} ${count} ${generation} ${secure}`;
   } catch (error) {
     if (isSottoError(error)) {
       const counter: number | undefined = error.counter;

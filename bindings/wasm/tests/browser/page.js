@@ -1,8 +1,10 @@
 // Runs in Chromium, loaded from page.html over http://127.0.0.1: the web
-// entry of the package (fetch + instantiateStreaming), a conversation
-// between two devices whose stores persist to IndexedDB, many overlapping
-// encryptions cut short by a reload, a reload that continues it all from
-// disk, a 1:1 call, the conformance check, and error codes. Each check's
+// entry of the package (fetch + instantiateStreaming), a post-quantum
+// conversation between two devices whose stores persist to IndexedDB, a
+// session on the last-resort KEM prekey whose recorded use must survive the
+// reload, many overlapping encryptions cut short by a reload, a reload that
+// continues it all from disk, a 1:1 call, the conformance check, and error
+// codes. Each check's
 // outcome lands in `window.sottoResults` for chromium.test.js.
 import init, {
   CipherSuite,
@@ -17,6 +19,8 @@ import { IndexedDbStore } from './idb-store.js';
 
 const ALICE = { account: 'alice', device: 1 };
 const BOB = { account: 'bob', device: 2 };
+const CAROL = { account: 'carol', device: 3 };
+const MALLORY = { account: 'mallory', device: 4 };
 const text = (string) => new TextEncoder().encode(string);
 const string = (bytes) => new TextDecoder().decode(bytes);
 const hex = (bytes) => Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
@@ -114,10 +118,15 @@ const checks = {
       const [bob, bobStore] = await device(BOB);
       const signed = await bob.generateSignedPrekey(1);
       const prekeys = await bob.generateOneTimePrekeys(1, 20);
-      await alice.processBundle(BOB, new PreKeyBundle(bob.identityKey(), signed, prekeys[0]).toBytes());
+      const kemPrekeys = await bob.generateKemPrekeys(1, 2);
+      await alice.processBundle(BOB, new PreKeyBundle(bob.identityKey(), signed, kemPrekeys[0], prekeys[0]).toBytes());
+      equal(alice.sessionHandshake(BOB), 'PQXDH', "Alice's handshake");
 
       const first = await Promise.all([0, 1, 2, 3].map((i) => alice.encrypt(BOB, text(`a${i}`))));
       for (const i of [3, 0, 2, 1]) await receive(bob, ALICE, first[i], `a${i}`);
+      equal(bob.sessionHandshake(ALICE), 'PQXDH', "Bob's handshake");
+      equal(bobStore.kemPrekey(1), undefined, 'the one-time KEM prekey was consumed');
+      assert(bobStore.kemPrekey(2), 'the other one-time KEM prekey is kept');
       const reply = await bob.encrypt(ALICE, text('b0'));
       const late = await alice.encrypt(BOB, text('late'));
       await receive(alice, BOB, reply, 'b0');
@@ -138,10 +147,27 @@ const checks = {
       bobStore.close();
     },
 
+    async 'a session on the last-resort KEM prekey over IndexedDB, each first message once'() {
+      const [bob, bobStore] = await device(BOB);
+      const carol = inMemory(CAROL);
+      const signed = await bob.generateSignedPrekey(2);
+      const lastResort = await bob.generateLastResortKemPrekey(100);
+      await carol.processBundle(BOB, new PreKeyBundle(bob.identityKey(), signed, lastResort).toBytes());
+      const first = await carol.encrypt(BOB, text('via the last resort'));
+      await receive(bob, CAROL, first, 'via the last resort');
+      equal(bob.sessionHandshake(CAROL), 'PQXDH', 'handshake');
+      assert(bobStore.kemPrekey(100), 'a last-resort KEM prekey stays');
+      throwsCode(() => bob.decrypt(MALLORY, first), 'DUPLICATE_MESSAGE');
+      // Phase 2 replays it from what was on disk.
+      localStorage.setItem('lastResortFirst', hex(first));
+      bobStore.close();
+    },
+
     async 'a 1:1 call: offer and answer through the DM session, SFrame frames'() {
       const alice = inMemory(ALICE);
       const bob = inMemory(BOB);
-      await alice.processBundle(BOB, new PreKeyBundle(bob.identityKey(), await bob.generateSignedPrekey(1), null).toBytes());
+      const kem = await bob.generateLastResortKemPrekey(1);
+      await alice.processBundle(BOB, new PreKeyBundle(bob.identityKey(), await bob.generateSignedPrekey(1), kem).toBytes());
       await receive(bob, ALICE, await alice.encrypt(BOB, text('hi')), 'hi');
       const { call, offer } = alice.offerCall(BOB, text('browser-call'), CipherSuite.Aes128GcmSha256_128);
       const received = await bob.decryptAndCommit(ALICE, await alice.encrypt(BOB, offer));
@@ -159,11 +185,18 @@ const checks = {
       await rejectsCode(alice.encrypt(BOB, text('x')), 'NO_SESSION');
       throwsCode(() => alice.decrypt(BOB, text('not a message')), 'MALFORMED_MESSAGE');
       await rejectsCode(alice.processBundle(BOB, text('not a bundle')), 'INVALID_BUNDLE');
+      const bob = inMemory(BOB);
+      const classical = PreKeyBundle.classical(bob.identityKey(), await bob.generateSignedPrekey(1)).toBytes();
+      const refused = await rejectsCode(alice.processBundle(BOB, classical), 'CLASSICAL_SESSION_REFUSED');
+      equal(refused.address.account, BOB.account, 'the refused address');
+      await alice.withClassicalSessions('ALLOW').processBundle(BOB, classical);
+      equal(alice.sessionHandshake(BOB), 'X3DH', 'the opted-in session');
       const failure = new DOMException('quota', 'QuotaExceededError');
       const throwing = {
         ...Object.fromEntries(
           ['peerIdentity', 'signedPrekey', 'saveSignedPrekey', 'removeSignedPrekey', 'oneTimePrekey',
-            'saveOneTimePrekey', 'removeOneTimePrekey', 'loadSession', 'commit']
+            'saveOneTimePrekey', 'removeOneTimePrekey', 'kemPrekey', 'saveKemPrekey', 'removeKemPrekey',
+            'lastResortUseRecorded', 'loadSession', 'commit']
             .map((name) => [name, () => null]),
         ),
         localIdentity() {
@@ -214,7 +247,22 @@ const checks = {
       await receive(bob, ALICE, unhex(localStorage.getItem('inFlight')), 'across the reload');
       throwsCode(() => bob.decrypt(ALICE, unhex(localStorage.getItem('handled'))), 'DUPLICATE_MESSAGE');
       await receive(alice, BOB, await bob.encrypt(ALICE, text('still here')), 'still here');
+      equal(alice.sessionHandshake(BOB), 'PQXDH', "Alice's handshake, from disk");
+      equal(bob.sessionHandshake(ALICE), 'PQXDH', "Bob's handshake, from disk");
       aliceStore.close();
+      bobStore.close();
+    },
+
+    async 'KEM prekeys and last-resort uses persisted in IndexedDB survive the reload'() {
+      const [bob, bobStore] = await device(BOB);
+      equal(bobStore.kemPrekey(1), undefined, 'the consumed one-time KEM prekey is gone from disk');
+      assert(bobStore.kemPrekey(2) && bobStore.kemPrekey(100), 'the other KEM prekeys were loaded');
+      equal(bob.sessionHandshake(CAROL), 'PQXDH', 'handshake');
+      // Had the use not been persisted, this replay would start a session.
+      const first = unhex(localStorage.getItem('lastResortFirst'));
+      throwsCode(() => bob.decrypt(MALLORY, first), 'DUPLICATE_MESSAGE');
+      throwsCode(() => bob.decrypt(CAROL, first), 'DUPLICATE_MESSAGE');
+      assert(!bob.hasSession(MALLORY), 'no session with the replayer');
       bobStore.close();
     },
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkStoreConformance } from 'sotto';
-import { MapStore, addressKey, conflict } from '../map-store.js';
+import { MapStore, addressKey, conflict, useKey } from '../map-store.js';
 import { GatedStore, SlowStore, newStore, rejectsCode } from '../helpers.js';
 
 test('the test stores keep the commit contract', async () => {
@@ -44,12 +44,54 @@ const BROKEN = {
       return super.commit(writes);
     }
   },
+  // Consumed one-time KEM prekeys are neither checked nor removed.
+  'KEM prekeys': class KemPrekeysIgnored extends MapStore {
+    commit(writes) {
+      return super.commit(writes.map((write) => ({ ...write, consumedKemPrekeys: [] })));
+    }
+  },
   'all-or-nothing batches': class OneByOne extends MapStore {
     commit(writes) {
       for (const write of writes) super.commit([write]);
     }
   },
 };
+
+/** More ways to break the KEM prekey rules, each caught by the same check. */
+const BROKEN_KEM = {
+  'last-resort uses not checked': class UsesNotChecked extends MapStore {
+    commit(writes) {
+      for (const write of writes) for (const use of write.lastResortUses) this.lastResortUses.delete(useKey(use));
+      return super.commit(writes);
+    }
+  },
+  'last-resort uses not recorded': class UsesNotRecorded extends MapStore {
+    commit(writes) {
+      return super.commit(writes.map((write) => ({ ...write, lastResortUses: [] })));
+    }
+  },
+  'uses kept after their prekey is removed': class UsesKept extends MapStore {
+    removeKemPrekey(id) {
+      return this.write('removeKemPrekey', [['kemPrekeys', id, null]]);
+    }
+  },
+  'one use recorded twice in one batch': class BatchRepeats extends MapStore {
+    commit(writes) {
+      // Checks each write against the stored state only, not against the
+      // batch's other writes.
+      for (const write of writes) {
+        if (write.lastResortUses.some((use) => this.lastResortUses.has(useKey(use)))) throw conflict(write.address);
+      }
+      return super.commit(writes.map((write, i) => (i === 0 ? write : { ...write, lastResortUses: [] })));
+    }
+  },
+};
+for (const [flaw, Store] of Object.entries(BROKEN_KEM)) {
+  test(`a store whose ${flaw} fails the check`, async () => {
+    const error = await rejectsCode(() => checkStoreConformance(newStore(Store)), 'CONFORMANCE_FAILED');
+    assert.equal(error.check, 'KEM prekeys', error.detail);
+  });
+}
 
 for (const [rule, Store] of Object.entries(BROKEN)) {
   test(`a store that breaks "${rule}" fails the check`, async () => {

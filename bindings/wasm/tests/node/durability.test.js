@@ -62,8 +62,11 @@ test('every method that writes waits for its writes', async () => {
   const signed = await waits(bob.generateSignedPrekey(1), 'generateSignedPrekey');
   const oneTime = await waits(bob.generateOneTimePrekeys(10, 3), 'generateOneTimePrekeys');
   assert.equal(oneTime.length, 3);
+  const kem = await waits(bob.generateKemPrekeys(20, 2), 'generateKemPrekeys');
+  assert.equal(kem.length, 2);
+  await waits(bob.generateLastResortKemPrekey(30), 'generateLastResortKemPrekey');
   const { PreKeyBundle } = await import('sotto');
-  await alice.processBundle(BOB, new PreKeyBundle(bob.identityKey(), signed, oneTime[0]).toBytes());
+  await alice.processBundle(BOB, new PreKeyBundle(bob.identityKey(), signed, kem[0], oneTime[0]).toBytes());
 
   const first = bob.decrypt(ALICE, await alice.encrypt(BOB, text('one')));
   await waits(first.commit(), 'DecryptedMessage.commit');

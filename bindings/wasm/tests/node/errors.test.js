@@ -124,7 +124,8 @@ test('INVALID_BUNDLE for a bad signature or bytes that are no bundle', async () 
   const alice = inMemoryDevice(ALICE);
   const signed = await bob.generateSignedPrekey(1);
   signed.signature[0] ^= 0x80;
-  const forged = new PreKeyBundle(bob.identityKey(), signed, null).toBytes();
+  const kem = await bob.generateLastResortKemPrekey(1);
+  const forged = new PreKeyBundle(bob.identityKey(), signed, kem, null).toBytes();
   await rejectsCode(() => alice.processBundle(BOB, forged), 'INVALID_BUNDLE');
   await rejectsCode(() => alice.processBundle(BOB, text('garbage')), 'INVALID_BUNDLE');
   throwsCode(() => PreKeyBundle.fromBytes(text('garbage')), 'INVALID_BUNDLE');
@@ -169,6 +170,7 @@ test('INVALID_ARGUMENT for bad addresses, keys and records', async () => {
   const signed = await inMemoryDevice(BOB).generateSignedPrekey(1);
   throwsCode(() => new PreKeyBundle(new Uint8Array(32).fill(1), { ...signed, signature: new Uint8Array(63) }), 'INVALID_ARGUMENT');
   throwsCode(() => new PreKeyBundle(new Uint8Array(32).fill(1), { id: 1 }), 'INVALID_ARGUMENT');
+  throwsCode(() => PreKeyBundle.classical(new Uint8Array(32).fill(1), { id: 1 }), 'INVALID_ARGUMENT');
   throwsCode(() => IdentityKeyPair.fromRecordBytes(text('nope')), 'CORRUPT_RECORD');
 });
 

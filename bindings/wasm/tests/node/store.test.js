@@ -24,8 +24,8 @@ test('a JS store keeps opaque records and the session survives a restart', async
   assert.ok(store.peers.get(addressKey(ALICE)) instanceof Uint8Array);
   assert.deepEqual(
     store.log.map(([method]) => method),
-    ['saveSignedPrekey', 'saveOneTimePrekey', 'commit'],
-    'the session, the identity and the consumed prekey are written by one commit',
+    ['saveSignedPrekey', 'saveOneTimePrekey', 'saveKemPrekey', 'commit'],
+    'the session, the identity and the consumed prekeys are written by one commit',
   );
 
   // A restart: a new manager over a copy of what was stored.
@@ -61,11 +61,15 @@ test('commit() gets every write of a change: generations, identity, consumed pre
   assert.ok(first.peerIdentity instanceof Uint8Array);
   assert.equal(first.peerIdentityFirstUse, true, 'trusted on first use');
   assert.deepEqual(first.consumedOneTimePrekeys, [9]);
+  assert.deepEqual(first.consumedKemPrekeys, [9], 'the one-time KEM prekey, by the same commit');
+  assert.deepEqual(first.lastResortUses, []);
 
   assert.equal(second.expectedGeneration, 1n);
   assert.equal(second.generation, 2n);
   assert.equal(second.peerIdentity, null);
   assert.deepEqual(second.consumedOneTimePrekeys, []);
+  assert.deepEqual(second.consumedKemPrekeys, []);
+  assert.deepEqual(second.lastResortUses, []);
 
   assert.equal(trust.expectedGeneration, 2n);
   assert.equal(trust.generation, 3n);
@@ -151,4 +155,51 @@ test('a store may call back into Sotto while it is called', async () => {
   await receive(bob, ALICE, await alice.encrypt(BOB, text('hi')), 'hi');
   await receive(alice, BOB, await bob.encrypt(ALICE, text('back')), 'back');
   assert.equal(reentered, 2);
+});
+
+test('a store written before KEM prekeys is refused up front, naming what it lacks', () => {
+  const earlier = newStore();
+  for (const name of ['kemPrekey', 'saveKemPrekey', 'removeKemPrekey', 'lastResortUseRecorded']) earlier[name] = undefined;
+  const error = throwsCode(() => SessionManager.withStore(BOB, earlier), 'INVALID_ARGUMENT');
+  assert.match(
+    error.message,
+    /no method kemPrekey, saveKemPrekey, removeKemPrekey, lastResortUseRecorded \(the store predates post-quantum sessions/,
+  );
+});
+
+test('KEM prekey records round-trip through a JS store, and corrupt ones are refused', async () => {
+  const [bob, store] = jsDevice(BOB);
+  const [kem] = await bob.generateKemPrekeys(3, 1);
+  const record = store.kemPrekey(3);
+  assert.ok(record instanceof Uint8Array);
+  assert.ok(record.length > 3168, 'the record holds the 3168-byte decapsulation key');
+  assert.deepEqual(store.log.at(-1), ['saveKemPrekey', [['kemPrekeys', 3]]]);
+  const alice = inMemoryDevice(ALICE);
+  const signed = await bob.generateSignedPrekey(1);
+  const { PreKeyBundle } = await import('sotto');
+  await alice.processBundle(BOB, new PreKeyBundle(bob.identityKey(), signed, kem, null).toBytes());
+  const first = await alice.encrypt(BOB, text('hi'));
+  store.kemPrekeys.set(3, Uint8Array.of(1, 2, 3));
+  throwsCode(() => bob.decrypt(ALICE, first), 'CORRUPT_RECORD');
+  store.kemPrekeys.set(3, record);
+  await receive(bob, ALICE, first, 'hi');
+});
+
+test('lastResortUseRecorded must answer synchronously with true or false', async () => {
+  const [bob, store] = jsDevice(BOB);
+  const alice = inMemoryDevice(ALICE);
+  await alice.processBundle(BOB, await bundle(bob, { oneTime: false, kemId: 5, lastResort: true }));
+  const first = await alice.encrypt(BOB, text('hi'));
+  const answer = store.lastResortUseRecorded;
+  store.lastResortUseRecorded = async () => false;
+  assert.match(throwsCode(() => bob.decrypt(ALICE, first), 'STORE').message, /lastResortUseRecorded returned a Promise/);
+  store.lastResortUseRecorded = () => 0;
+  assert.match(throwsCode(() => bob.decrypt(ALICE, first), 'STORE').message, /neither true nor false/);
+  const failure = new Error('disk on fire');
+  store.lastResortUseRecorded = () => {
+    throw failure;
+  };
+  assert.equal(throwsCode(() => bob.decrypt(ALICE, first), 'STORE').cause, failure);
+  store.lastResortUseRecorded = answer;
+  await receive(bob, ALICE, first, 'hi');
 });
